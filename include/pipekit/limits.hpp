@@ -1,0 +1,26 @@
+// What the system allows: pipe sizes, atomic write size, descriptor and
+// process limits. `pipekit limits` prints these.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <system_error>
+
+namespace pipekit {
+
+struct system_limits {
+  std::uint64_t pipe_default_capacity = 0;  // a new pipe's buffer, bytes
+  std::optional<std::uint64_t> pipe_max_capacity;  // most an unprivileged user may set
+  std::uint64_t pipe_atomic_write = 0;      // PIPE_BUF
+  std::optional<std::uint64_t> pipe_user_pages_soft;  // per-user pipe pages before new pipes shrink
+  std::optional<std::uint64_t> pipe_user_pages_hard;  // per-user pipe pages before F_SETPIPE_SZ fails
+  std::optional<std::uint64_t> descriptors_soft;  // nullopt: unlimited
+  std::optional<std::uint64_t> descriptors_hard;
+  std::optional<std::uint64_t> processes_soft;
+  std::optional<std::uint64_t> processes_hard;
+};
+
+[[nodiscard]] system_limits query_limits();
+[[nodiscard]] system_limits query_limits(std::error_code& ec) noexcept;
+
+}  // namespace pipekit

@@ -1,0 +1,60 @@
+// Anonymous pipes.
+//
+//   auto [r, w] = pipekit::make_pipe();
+//   w.write_all("hello");
+//   w.close();
+//   std::string s = r.read_to_end();   // "hello"
+//
+// Both ends are created close-on-exec (not inheritable): a pipe end reaches a
+// child only when it is handed to it explicitly (see process.hpp), so
+// concurrent spawns from other threads never leak it.
+//
+// Writing to a pipe whose reader is gone fails with std::errc::broken_pipe;
+// pipekit never lets SIGPIPE kill the process and never changes the
+// process's own SIGPIPE disposition.
+#pragma once
+
+#include <cstddef>
+#include <system_error>
+
+#include "pipekit/stream.hpp"
+
+namespace pipekit {
+
+// pipekit's default pipe buffer: large enough that a writer and reader
+// moving 64 KiB chunks do not run in lock-step (a 64 KiB pipe runs at about a
+// third of the speed of a 1 MiB one on Linux).
+inline constexpr std::size_t default_pipe_capacity = std::size_t{1} << 20;
+
+struct pipe_options {
+  // Requested buffer size in bytes (the OS rounds it up); 0 keeps the OS default.
+  std::size_t capacity = default_pipe_capacity;
+  // false: when the OS refuses the capacity (e.g. the per-user pipe page limit
+  // is reached) the pipe keeps the OS default. true: that is an error.
+  bool require_capacity = false;
+  bool nonblocking_read = false;
+  bool nonblocking_write = false;
+};
+
+struct pipe_pair {
+  handle_stream read_end;
+  handle_stream write_end;
+};
+
+[[nodiscard]] pipe_pair make_pipe(const pipe_options& options = {});
+[[nodiscard]] pipe_pair make_pipe(const pipe_options& options, std::error_code& ec) noexcept;
+
+// The buffer size of the pipe behind `h`, in bytes.
+[[nodiscard]] std::size_t pipe_capacity(native_handle_type h);
+[[nodiscard]] std::size_t pipe_capacity(native_handle_type h, std::error_code& ec) noexcept;
+
+// Asks for a buffer of at least `bytes`; returns the size the OS granted.
+// Errors: not_supported where the OS has no such control, EPERM over the
+// per-user limit, EBUSY when the pipe holds more data than the new size.
+std::size_t set_pipe_capacity(native_handle_type h, std::size_t bytes);
+std::size_t set_pipe_capacity(native_handle_type h, std::size_t bytes, std::error_code& ec) noexcept;
+
+// PIPE_BUF: writes up to this size are never interleaved with other writers.
+[[nodiscard]] std::size_t pipe_atomic_write_size() noexcept;
+
+}  // namespace pipekit

@@ -1,0 +1,12 @@
+// Everything pipekit offers, in one include.
+#pragma once
+
+#include "pipekit/deadline.hpp"
+#include "pipekit/error.hpp"
+#include "pipekit/handle.hpp"
+#include "pipekit/limits.hpp"
+#include "pipekit/pipe.hpp"
+#include "pipekit/poller.hpp"
+#include "pipekit/process.hpp"
+#include "pipekit/stream.hpp"
+#include "pipekit/version.hpp"

@@ -1,0 +1,309 @@
+// Processes with piped standard streams.
+//
+//   pipekit::command cmd{"grep", "-c", "x"};
+//   cmd.set_stdin(pipekit::stdio::pipe()).set_stdout(pipekit::stdio::pipe());
+//   pipekit::process p = cmd.spawn();
+//   auto r = p.communicate("x\ny\nx\n", pipekit::after(std::chrono::seconds(5)));
+//   pipekit::exit_status s = p.wait();      // r.out == "2\n", s.success()
+//
+// Or in one call, like Python's subprocess.run:
+//   pipekit::run_result r = pipekit::run(pipekit::command{"uname", "-a"});
+//
+// What pipekit guarantees:
+// - argv runs without a shell; the program is looked up on PATH (the child's
+//   PATH if the command sets one) in the parent, before the child exists.
+// - A program that cannot be started is an error of spawn() with the errno
+//   and the program's name (never a fake exit status 127).
+// - Spawning does not copy the parent's address space (Linux: clone with
+//   CLONE_VM|CLONE_VFORK), so its cost does not grow with the parent's memory.
+// - The child gets exactly the handles it was given: every other descriptor
+//   is closed in the child, so concurrent spawns never leak pipe ends.
+// - By default the child leads a new process group, so terminate() and
+//   timeouts reach grandchildren that hold the pipes too.
+// - Signal dispositions are reset to their defaults in the child (SIGPIPE
+//   included) and the child's signal mask is empty.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "pipekit/deadline.hpp"
+#include "pipekit/stream.hpp"
+
+namespace pipekit {
+
+enum class file_mode { read, write, append };
+
+// How one standard stream of a child is set up.
+class stdio {
+ public:
+  enum class kind { inherit, null, pipe, file, borrowed, to_stdout, pty };
+
+  static stdio inherit() { return stdio{kind::inherit}; }
+  static stdio null() { return stdio{kind::null}; }
+  static stdio pipe() { return stdio{kind::pipe}; }
+  // write truncates or creates (mode 0666 less umask); append creates too.
+  static stdio file(std::filesystem::path path, file_mode mode);
+  // An existing handle, duplicated into the child; the caller keeps it.
+  static stdio from(native_handle_type h);
+  // For stderr only: the same destination as stdout (2>&1).
+  static stdio to_stdout() { return stdio{kind::to_stdout}; }
+  // The child's side of a pseudo-terminal. All streams of a command that ask
+  // for a pty share one; the child gets it as its controlling terminal (it
+  // leads a new session) and the parent reads and writes process::terminal().
+  static stdio pty() { return stdio{kind::pty}; }
+
+  [[nodiscard]] kind type() const noexcept { return kind_; }
+  [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+  [[nodiscard]] file_mode mode() const noexcept { return mode_; }
+  [[nodiscard]] native_handle_type borrowed_handle() const noexcept { return handle_; }
+
+ private:
+  explicit stdio(kind k) : kind_(k) {}
+  kind kind_ = kind::inherit;
+  std::filesystem::path path_;
+  file_mode mode_ = file_mode::read;
+  native_handle_type handle_ = invalid_native_handle;
+};
+
+enum class process_group {
+  inherit,      // stay in the parent's process group
+  new_group,    // lead a new process group (the default)
+  new_session,  // lead a new session (setsid): no controlling terminal
+};
+
+struct terminal_size {
+  unsigned short rows = 24;
+  unsigned short columns = 80;
+};
+
+// What happens to a still-running child when its process object is destroyed.
+enum class on_destroy {
+  kill,    // SIGKILL to its group, then reap it (the default: no orphans, no zombies)
+  detach,  // leave it running
+};
+
+class process;
+
+class command {
+ public:
+  explicit command(std::string program);
+  command(std::initializer_list<std::string> argv);
+  explicit command(std::vector<std::string> argv);
+
+  command& arg(std::string a);
+  command& args(const std::vector<std::string>& more);
+
+  command& env(std::string key, std::string value);
+  command& env_remove(std::string key);
+  command& env_clear();  // start from an empty environment instead of the parent's
+
+  command& cwd(std::filesystem::path dir);
+
+  command& set_stdin(stdio s);
+  command& set_stdout(stdio s);
+  command& set_stderr(stdio s);
+
+  // Hands `h` to the child as descriptor number `child_fd` (POSIX); the
+  // caller keeps `h`. Descriptors not passed this way are closed in the child.
+  command& pass_handle(native_handle_type h, int child_fd);
+
+  command& group(process_group g);
+  // Linux: the child gets SIGKILL when the thread that spawned it exits.
+  command& kill_on_parent_death(bool on = true);
+  command& pty_size(terminal_size size);
+  command& when_destroyed(on_destroy action);
+
+  [[nodiscard]] process spawn() const;
+  [[nodiscard]] process spawn(std::error_code& ec) const;
+
+  // Read access for launchers and tests.
+  [[nodiscard]] const std::vector<std::string>& argv() const noexcept { return argv_; }
+  [[nodiscard]] bool env_cleared() const noexcept { return env_clear_; }
+  [[nodiscard]] const std::vector<std::pair<std::string, std::optional<std::string>>>& env_edits() const noexcept {
+    return env_edits_;
+  }
+  [[nodiscard]] const std::optional<std::filesystem::path>& working_directory() const noexcept { return cwd_; }
+  [[nodiscard]] const stdio& stdin_setup() const noexcept { return stdin_; }
+  [[nodiscard]] const stdio& stdout_setup() const noexcept { return stdout_; }
+  [[nodiscard]] const stdio& stderr_setup() const noexcept { return stderr_; }
+  [[nodiscard]] const std::vector<std::pair<native_handle_type, int>>& passed_handles() const noexcept {
+    return passed_;
+  }
+  [[nodiscard]] process_group group_setting() const noexcept { return group_; }
+  [[nodiscard]] bool kills_on_parent_death() const noexcept { return kill_on_parent_death_; }
+  [[nodiscard]] terminal_size pty_dimensions() const noexcept { return pty_size_; }
+  [[nodiscard]] on_destroy destroy_action() const noexcept { return on_destroy_; }
+
+ private:
+  std::vector<std::string> argv_;
+  bool env_clear_ = false;
+  std::vector<std::pair<std::string, std::optional<std::string>>> env_edits_;
+  std::optional<std::filesystem::path> cwd_;
+  stdio stdin_ = stdio::inherit();
+  stdio stdout_ = stdio::inherit();
+  stdio stderr_ = stdio::inherit();
+  std::vector<std::pair<native_handle_type, int>> passed_;
+  process_group group_ = process_group::new_group;
+  bool kill_on_parent_death_ = false;
+  terminal_size pty_size_{};
+  on_destroy on_destroy_ = on_destroy::kill;
+};
+
+// How a process ended. Keeps the signal and core-dump information that a
+// plain integer loses.
+class exit_status {
+ public:
+  exit_status() noexcept = default;  // "exited with code 0"
+  static exit_status exited(int code) noexcept { return exit_status{code, 0, false}; }
+  static exit_status signaled(int signal, bool core_dumped) noexcept { return exit_status{0, signal, core_dumped}; }
+
+  [[nodiscard]] bool success() const noexcept { return signal_ == 0 && code_ == 0; }
+  [[nodiscard]] bool was_signaled() const noexcept { return signal_ != 0; }
+  // The exit code, when the process exited normally.
+  [[nodiscard]] std::optional<int> code() const noexcept {
+    return signal_ == 0 ? std::optional<int>(code_) : std::nullopt;
+  }
+  // The signal that ended the process, if one did.
+  [[nodiscard]] std::optional<int> signal() const noexcept {
+    return signal_ != 0 ? std::optional<int>(signal_) : std::nullopt;
+  }
+  [[nodiscard]] bool core_dumped() const noexcept { return core_dumped_; }
+  // The status a shell reports: the code, or 128 + the signal number.
+  [[nodiscard]] int shell_code() const noexcept { return signal_ != 0 ? 128 + signal_ : code_; }
+  // "exited with code 3", "killed by signal 9 (SIGKILL)", "... (core dumped)".
+  [[nodiscard]] std::string to_string() const;
+
+  friend bool operator==(const exit_status&, const exit_status&) = default;
+
+ private:
+  exit_status(int code, int signal, bool core) noexcept : code_(code), signal_(signal), core_dumped_(core) {}
+  int code_ = 0;
+  int signal_ = 0;
+  bool core_dumped_ = false;
+};
+
+struct communicate_options {
+  std::string_view input;        // written to stdin, which is then closed
+  deadline until = no_deadline;  // errc timed_out after this; the child keeps running
+  // When set, output is delivered here as it arrives, one line at a time
+  // (without the '\n'; a last line without '\n' is delivered at end of
+  // stream) and is not collected in the result.
+  std::function<void(std::string_view)> on_stdout_line;
+  std::function<void(std::string_view)> on_stderr_line;
+};
+
+struct communicate_result {
+  std::string out;
+  std::string err;
+  std::size_t input_written = 0;  // on timeout, how much of the input went in
+};
+
+class process {
+ public:
+  process() noexcept = default;
+  process(process&& other) noexcept;
+  process& operator=(process&& other) noexcept;
+  process(const process&) = delete;
+  process& operator=(const process&) = delete;
+  ~process();
+
+  [[nodiscard]] bool valid() const noexcept { return pid_ > 0; }
+  [[nodiscard]] int pid() const noexcept { return pid_; }
+  // The process group the child leads, or 0 when it stayed in the parent's.
+  [[nodiscard]] int group_id() const noexcept { return pgid_; }
+
+  // The parent's ends of piped standard streams (closed streams if the
+  // command did not ask for a pipe), and the pty master for stdio::pty().
+  [[nodiscard]] handle_stream& in() noexcept { return in_; }
+  [[nodiscard]] handle_stream& out() noexcept { return out_; }
+  [[nodiscard]] handle_stream& err() noexcept { return err_; }
+  [[nodiscard]] handle_stream& terminal() noexcept { return pty_; }
+
+  exit_status wait();
+  exit_status wait(std::error_code& ec) noexcept;
+  // nullopt when `until` passes first.
+  std::optional<exit_status> wait_until(deadline until);
+  std::optional<exit_status> wait_until(deadline until, std::error_code& ec) noexcept;
+  // nullopt while the process is still running.
+  std::optional<exit_status> try_wait();
+  std::optional<exit_status> try_wait(std::error_code& ec) noexcept;
+  // The status once a wait has collected it.
+  [[nodiscard]] std::optional<exit_status> status() const noexcept { return status_; }
+
+  // Sends `sig` to the process only.
+  void send_signal(int sig);
+  void send_signal(int sig, std::error_code& ec) noexcept;
+  // Sends `sig` to the child's whole process group (or the process alone
+  // when it stayed in the parent's group).
+  void signal_group(int sig);
+  void signal_group(int sig, std::error_code& ec) noexcept;
+
+  // SIGTERM to the group, up to `grace` for the process to end, then SIGKILL
+  // to the group — also when the process ended within the grace period, so
+  // grandchildren that ignored SIGTERM do not survive. Waits and returns the
+  // status.
+  exit_status terminate(std::chrono::milliseconds grace = std::chrono::seconds(5));
+  exit_status terminate(std::chrono::milliseconds grace, std::error_code& ec) noexcept;
+
+  // Feeds stdin while draining stdout and stderr, so neither side can block
+  // the other (no deadlock whatever the sizes). Returns when both outputs
+  // reach end of stream; does not wait for the process (call wait()).
+  communicate_result communicate(std::string_view input = {}, deadline until = no_deadline);
+  communicate_result communicate(const communicate_options& options);
+  communicate_result communicate(const communicate_options& options, std::error_code& ec);
+
+  // Lets the child run on after this object is gone.
+  void detach() noexcept;
+
+ private:
+  friend class command;
+  friend struct process_access;
+  void destroy() noexcept;
+
+  int pid_ = 0;
+  int pgid_ = 0;
+  handle pidfd_;  // Linux: a pidfd, so waits can poll without races; else invalid
+  handle_stream in_, out_, err_, pty_;
+  std::optional<exit_status> status_;
+  on_destroy on_destroy_ = on_destroy::kill;
+};
+
+// A spawn failure from the throwing form: code() is the errno; program() and
+// stage() say which program and which step ("exec", "chdir", "open").
+class spawn_error : public std::system_error {
+ public:
+  spawn_error(std::error_code ec, std::string program, std::string stage, const std::string& what);
+  [[nodiscard]] const std::string& program() const noexcept { return program_; }
+  [[nodiscard]] const std::string& stage() const noexcept { return stage_; }
+
+ private:
+  std::string program_;
+  std::string stage_;
+};
+
+struct run_result {
+  std::string out;
+  std::string err;
+  exit_status status;
+};
+
+// Runs `cmd` to completion with stdin, stdout and stderr piped (stdio the
+// command already set to something other than inherit is kept). On timeout
+// the child's group is terminated (SIGTERM, then SIGKILL after `kill_after`)
+// and the error is std::errc::timed_out; what was read so far is returned.
+run_result run(command cmd, std::string_view input = {}, deadline until = no_deadline,
+               std::chrono::milliseconds kill_after = std::chrono::seconds(5));
+run_result run(command cmd, std::string_view input, deadline until, std::chrono::milliseconds kill_after,
+               std::error_code& ec);
+
+}  // namespace pipekit

@@ -1,0 +1,120 @@
+// stream: the byte-stream interface every pipekit pipe implements — OS pipes,
+// FIFOs, sockets, process stdio, pseudo-terminals, and later serial ports and
+// USB endpoints. Channels and topologies are written against this interface,
+// so they run over any of them.
+//
+// Reads return what is available (at least one byte) or 0 at end of stream.
+// A stream in non-blocking mode reports std::errc::operation_would_block
+// instead of waiting. The forms that take a deadline wait for readiness first
+// and report std::errc::timed_out when the deadline passes; they work on
+// blocking and non-blocking streams alike.
+//
+// Thread-safety: one reader thread and one writer thread may use a stream at
+// once (e.g. the two ends of a duplex stream); close() must not race with them.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "pipekit/deadline.hpp"
+#include "pipekit/handle.hpp"
+
+namespace pipekit {
+
+enum class readiness : unsigned { read = 1, write = 2 };
+
+class stream {
+ public:
+  stream() = default;
+  stream(const stream&) = delete;
+  stream& operator=(const stream&) = delete;
+  virtual ~stream() = default;
+
+  [[nodiscard]] std::size_t read_some(std::span<std::byte> buf);
+  [[nodiscard]] std::size_t read_some(std::span<std::byte> buf, std::error_code& ec) noexcept;
+  [[nodiscard]] std::size_t read_some(std::span<std::byte> buf, deadline until, std::error_code& ec) noexcept;
+
+  [[nodiscard]] std::size_t write_some(std::span<const std::byte> data);
+  [[nodiscard]] std::size_t write_some(std::span<const std::byte> data, std::error_code& ec) noexcept;
+  [[nodiscard]] std::size_t write_some(std::span<const std::byte> data, deadline until,
+                                       std::error_code& ec) noexcept;
+
+  // Writes every byte, retrying partial writes. On error, the return value
+  // says how much went out, so nothing is lost without the caller knowing.
+  std::size_t write_all(std::span<const std::byte> data);
+  std::size_t write_all(std::span<const std::byte> data, std::error_code& ec) noexcept;
+  std::size_t write_all(std::span<const std::byte> data, deadline until, std::error_code& ec) noexcept;
+  std::size_t write_all(std::string_view text) { return write_all(std::as_bytes(std::span(text))); }
+  std::size_t write_all(std::string_view text, std::error_code& ec) noexcept {
+    return write_all(std::as_bytes(std::span(text)), ec);
+  }
+
+  // Fills the whole buffer; errc::end_of_file if the stream ends first.
+  // Returns how many bytes arrived either way.
+  std::size_t read_exact(std::span<std::byte> buf);
+  std::size_t read_exact(std::span<std::byte> buf, std::error_code& ec) noexcept;
+  std::size_t read_exact(std::span<std::byte> buf, deadline until, std::error_code& ec) noexcept;
+
+  // Reads until end of stream.
+  [[nodiscard]] std::string read_to_end();
+  [[nodiscard]] std::string read_to_end(std::error_code& ec);
+  [[nodiscard]] std::string read_to_end(deadline until, std::error_code& ec);
+
+  // Waits until the stream is ready for `what`. Returns false on timeout.
+  [[nodiscard]] bool wait(readiness what, deadline until);
+  [[nodiscard]] bool wait(readiness what, deadline until, std::error_code& ec) noexcept;
+
+  void close();
+  void close(std::error_code& ec) noexcept;
+
+  // The OS handle a poller can wait on, or invalid_native_handle when the
+  // stream has none.
+  [[nodiscard]] virtual native_handle_type poll_handle() const noexcept = 0;
+
+ protected:
+  virtual std::size_t do_read_some(std::span<std::byte> buf, std::error_code& ec) noexcept = 0;
+  virtual std::size_t do_write_some(std::span<const std::byte> data, std::error_code& ec) noexcept = 0;
+  virtual bool do_wait(readiness what, deadline until, std::error_code& ec) noexcept = 0;
+  virtual void do_close(std::error_code& ec) noexcept = 0;
+  // The largest write that cannot block once do_wait() reported the stream
+  // writable; write_some() with a deadline stays under it on blocking streams.
+  [[nodiscard]] virtual std::size_t nonblocking_write_limit() const noexcept = 0;
+};
+
+// handle_stream: a stream over one OS handle (pipe end, FIFO, socket, tty,
+// file). It owns the handle.
+class handle_stream final : public stream {
+ public:
+  handle_stream() noexcept = default;
+  explicit handle_stream(handle h) noexcept;
+  handle_stream(handle_stream&& other) noexcept;
+  handle_stream& operator=(handle_stream&& other) noexcept;
+  ~handle_stream() override = default;
+
+  [[nodiscard]] bool is_open() const noexcept { return h_.valid(); }
+  [[nodiscard]] native_handle_type native() const noexcept { return h_.get(); }
+  [[nodiscard]] native_handle_type poll_handle() const noexcept override { return h_.get(); }
+  [[nodiscard]] handle release_handle() noexcept;
+
+  // Switches O_NONBLOCK (POSIX) on or off.
+  void set_nonblocking(bool on);
+  void set_nonblocking(bool on, std::error_code& ec) noexcept;
+  [[nodiscard]] bool nonblocking() const noexcept { return nonblocking_; }
+
+ protected:
+  std::size_t do_read_some(std::span<std::byte> buf, std::error_code& ec) noexcept override;
+  std::size_t do_write_some(std::span<const std::byte> data, std::error_code& ec) noexcept override;
+  bool do_wait(readiness what, deadline until, std::error_code& ec) noexcept override;
+  void do_close(std::error_code& ec) noexcept override;
+  [[nodiscard]] std::size_t nonblocking_write_limit() const noexcept override;
+
+ private:
+  handle h_;
+  bool nonblocking_ = false;
+  bool socket_ = false;  // sockets write with MSG_NOSIGNAL instead of the SIGPIPE guard
+};
+
+}  // namespace pipekit

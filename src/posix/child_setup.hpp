@@ -1,0 +1,59 @@
+// Internal: the code a freshly started child runs before exec. It runs
+// between clone(CLONE_VM|CLONE_VFORK) (or fork) and execve, so it may only
+// make async-signal-safe calls and must not allocate: everything it needs
+// is prepared by the parent in a child_plan.
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+namespace pipekit::detail {
+
+struct fd_move {
+  int source;  // a descriptor in the parent
+  int target;  // the number it gets in the child
+};
+
+struct child_plan {
+  const char* path = nullptr;  // resolved program path
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  const char* cwd = nullptr;  // nullptr: stay
+  const fd_move* moves = nullptr;
+  int move_count = 0;
+  const int* kept = nullptr;  // targets >= 3, sorted ascending; all others >= 3 are closed
+  int kept_count = 0;
+  int max_fd = 0;             // descriptors to close when close_range() is missing
+  bool new_group = false;
+  bool new_session = false;
+  int controlling_tty = -1;  // target descriptor to make the controlling terminal
+  bool parent_death_signal = false;
+  pid_t parent_pid = 0;
+  int keep_open = -1;  // one more descriptor to leave open (the fork launcher's report pipe)
+};
+
+// Stages reported with the errno when the child fails before exec.
+enum class child_stage : int { none = 0, session, group, parent_death, dup, close, chdir, tty, exec };
+
+struct child_failure {
+  child_stage stage;
+  int error;
+};
+
+// Sets up the child and execs. Returns only on failure.
+child_failure run_child(const child_plan& plan) noexcept;
+
+const char* stage_name(child_stage s) noexcept;
+
+struct launch_result {
+  pid_t pid = -1;
+  int pidfd = -1;            // -1 where pidfds are not available
+  child_failure failure{};   // stage none on success
+  int launch_error = 0;      // clone/fork itself failed
+};
+
+// Starts a child that runs run_child(plan). One implementation per platform:
+// src/linux/launch_clone.cpp, src/posix/launch_fork.cpp.
+launch_result launch_child(const child_plan& plan) noexcept;
+
+}  // namespace pipekit::detail

@@ -1,0 +1,67 @@
+#include <fcntl.h>
+#include <limits.h>
+#include <unistd.h>
+
+#include <utility>
+
+#include "pipekit/error.hpp"
+#include "pipekit/stream.hpp"
+#include "sys/io.hpp"
+
+namespace pipekit {
+
+handle_stream::handle_stream(handle h) noexcept : h_(std::move(h)) {
+  if (h_.valid()) {
+    const int flags = ::fcntl(h_.get(), F_GETFL);
+    nonblocking_ = flags >= 0 && (flags & O_NONBLOCK) != 0;
+    socket_ = detail::handle_is_socket(h_.get());
+  }
+}
+
+handle_stream::handle_stream(handle_stream&& other) noexcept
+    : h_(std::move(other.h_)), nonblocking_(other.nonblocking_), socket_(other.socket_) {}
+
+handle_stream& handle_stream::operator=(handle_stream&& other) noexcept {
+  if (this != &other) {
+    h_ = std::move(other.h_);
+    nonblocking_ = other.nonblocking_;
+    socket_ = other.socket_;
+  }
+  return *this;
+}
+
+handle handle_stream::release_handle() noexcept { return std::move(h_); }
+
+void handle_stream::set_nonblocking(bool on) {
+  std::error_code ec;
+  set_nonblocking(on, ec);
+  detail::throw_if(ec, "set_nonblocking");
+}
+
+void handle_stream::set_nonblocking(bool on, std::error_code& ec) noexcept {
+  ec.clear();
+  detail::set_handle_nonblocking(h_.get(), on, ec);
+  if (!ec) nonblocking_ = on;
+}
+
+std::size_t handle_stream::do_read_some(std::span<std::byte> buf, std::error_code& ec) noexcept {
+  return detail::read_handle(h_.get(), buf, ec);
+}
+
+std::size_t handle_stream::do_write_some(std::span<const std::byte> data, std::error_code& ec) noexcept {
+  return detail::write_handle(h_.get(), data, socket_, ec);
+}
+
+bool handle_stream::do_wait(readiness what, deadline until, std::error_code& ec) noexcept {
+  return detail::wait_handle(h_.get(), what, until, ec);
+}
+
+void handle_stream::do_close(std::error_code& ec) noexcept { h_.close(ec); }
+
+std::size_t handle_stream::nonblocking_write_limit() const noexcept {
+  // A non-blocking write never blocks; a blocking pipe accepts PIPE_BUF bytes
+  // without blocking once poll() reported it writable.
+  return nonblocking_ ? static_cast<std::size_t>(-1) : static_cast<std::size_t>(PIPE_BUF);
+}
+
+}  // namespace pipekit

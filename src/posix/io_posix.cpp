@@ -1,0 +1,124 @@
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <ctime>
+
+#include "pipekit/error.hpp"
+#include "sys/io.hpp"
+
+namespace pipekit::detail {
+
+std::size_t read_handle(native_handle_type h, std::span<std::byte> buf, std::error_code& ec) noexcept {
+  for (;;) {
+    const ssize_t n = ::read(h, buf.data(), buf.size());
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    ec = system_error_code(errno);
+    return 0;
+  }
+}
+
+namespace {
+
+// Writes with SIGPIPE blocked in this thread only, and swallows the SIGPIPE
+// the write raised, so the process neither dies nor sees its disposition
+// changed. Costs two sigprocmask calls; sockets avoid it with MSG_NOSIGNAL.
+std::size_t write_guarded(int fd, std::span<const std::byte> data, std::error_code& ec) noexcept {
+  sigset_t pipe_only;
+  sigset_t old_mask;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask);
+  ssize_t n;
+  do {
+    n = ::write(fd, data.data(), data.size());
+  } while (n < 0 && errno == EINTR);
+  const int saved = errno;
+  if (!sigismember(&old_mask, SIGPIPE)) {
+    if (n < 0 && saved == EPIPE) {
+      // The SIGPIPE this write raised is pending on this thread: take it.
+      const struct timespec zero{};
+      while (sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  }
+  if (n < 0) {
+    ec = system_error_code(saved);
+    return 0;
+  }
+  return static_cast<std::size_t>(n);
+}
+
+}  // namespace
+
+std::size_t write_handle(native_handle_type h, std::span<const std::byte> data, bool is_socket,
+                         std::error_code& ec) noexcept {
+  if (is_socket) {
+    for (;;) {
+      const ssize_t n = ::send(h, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno == EINTR) continue;
+      ec = system_error_code(errno);
+      return 0;
+    }
+  }
+  return write_guarded(h, data, ec);
+}
+
+int timeout_ms(deadline until) noexcept {
+  if (until == no_deadline) return -1;
+  const auto now = clock::now();
+  if (until <= now) return 0;
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();
+  return left > INT_MAX ? INT_MAX : static_cast<int>(left);
+}
+
+bool wait_handle(native_handle_type h, readiness what, deadline until, std::error_code& ec) noexcept {
+  struct pollfd p{};
+  p.fd = h;
+  p.events = what == readiness::read ? POLLIN : POLLOUT;
+  for (;;) {
+    const int r = ::poll(&p, 1, timeout_ms(until));
+    if (r > 0) {
+      if (p.revents & POLLNVAL) {
+        ec = system_error_code(EBADF);
+        return false;
+      }
+      // POLLHUP/POLLERR count as ready: the next read or write reports what happened.
+      return true;
+    }
+    if (r == 0) {
+      if (clock::now() >= until) return false;
+      continue;  // poll rounds down on some systems; go round again
+    }
+    if (errno == EINTR) continue;
+    ec = system_error_code(errno);
+    return false;
+  }
+}
+
+bool handle_is_socket(native_handle_type h) noexcept {
+  struct stat st{};
+  return ::fstat(h, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+void set_handle_nonblocking(native_handle_type h, bool on, std::error_code& ec) noexcept {
+  const int flags = ::fcntl(h, F_GETFL);
+  if (flags < 0) {
+    ec = system_error_code(errno);
+    return;
+  }
+  const int wanted = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+  if (wanted != flags && ::fcntl(h, F_SETFL, wanted) < 0) ec = system_error_code(errno);
+}
+
+}  // namespace pipekit::detail

@@ -1,0 +1,60 @@
+// Portable POSIX launcher: fork, with a close-on-exec pipe that carries the
+// child's failure back (it closes unread when exec succeeds). Used where
+// clone(CLONE_VM) is unavailable, and in ThreadSanitizer builds, whose
+// runtime cannot follow a child that shares the parent's memory.
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "posix/child_setup.hpp"
+
+namespace pipekit::detail {
+
+launch_result launch_child(const child_plan& plan) noexcept {
+  launch_result result;
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) {
+    result.launch_error = errno;
+    return result;
+  }
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    result.launch_error = errno;
+    ::close(report[0]);
+    ::close(report[1]);
+    return result;
+  }
+  if (pid == 0) {
+    ::close(report[0]);
+    // Move the report pipe above every target so the descriptor shuffle
+    // cannot overwrite it, and tell run_child to leave it open.
+    int highest = 2;
+    for (int i = 0; i < plan.move_count; ++i)
+      if (plan.moves[i].target > highest) highest = plan.moves[i].target;
+    child_plan mine = plan;
+    mine.keep_open = ::fcntl(report[1], F_DUPFD_CLOEXEC, highest + 1);
+    const child_failure f = mine.keep_open < 0 ? child_failure{child_stage::dup, errno} : run_child(mine);
+    [[maybe_unused]] const ssize_t w = ::write(mine.keep_open < 0 ? report[1] : mine.keep_open, &f, sizeof f);
+    ::_exit(127);
+  }
+  ::close(report[1]);
+  child_failure f{};
+  ssize_t n;
+  do {
+    n = ::read(report[0], &f, sizeof f);
+  } while (n < 0 && errno == EINTR);
+  ::close(report[0]);
+  if (n == static_cast<ssize_t>(sizeof f)) {
+    int status;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    result.failure = f;
+    return result;
+  }
+  result.pid = pid;
+  return result;
+}
+
+}  // namespace pipekit::detail

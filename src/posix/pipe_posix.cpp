@@ -1,0 +1,87 @@
+#include <fcntl.h>
+#include <limits.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "pipekit/error.hpp"
+#include "pipekit/pipe.hpp"
+#include "sys/pipe_capacity.hpp"
+
+namespace pipekit {
+
+namespace {
+// Creates both ends close-on-exec in one step, so a concurrent spawn in
+// another thread can never inherit them.
+int make_cloexec_pipe(int fds[2]) noexcept {
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__)
+  return ::pipe2(fds, O_CLOEXEC);
+#else
+  // No pipe2: the window between pipe() and FD_CLOEXEC is covered because
+  // pipekit's spawn closes every descriptor it was not asked to pass.
+  if (::pipe(fds) != 0) return -1;
+  ::fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+  ::fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+  return 0;
+#endif
+}
+}  // namespace
+
+pipe_pair make_pipe(const pipe_options& options) {
+  std::error_code ec;
+  pipe_pair p = make_pipe(options, ec);
+  detail::throw_if(ec, "pipe");
+  return p;
+}
+
+pipe_pair make_pipe(const pipe_options& options, std::error_code& ec) noexcept {
+  ec.clear();
+  int fds[2];
+  if (make_cloexec_pipe(fds) != 0) {
+    ec = detail::system_error_code(errno);
+    return {};
+  }
+  handle r{fds[0]};
+  handle w{fds[1]};
+  if (options.capacity != 0) {
+    std::error_code cap_ec;
+    detail::set_pipe_capacity(w.get(), options.capacity, cap_ec);
+    if (cap_ec && options.require_capacity) {
+      ec = cap_ec;
+      return {};
+    }
+  }
+  pipe_pair p{handle_stream{std::move(r)}, handle_stream{std::move(w)}};
+  if (options.nonblocking_read) p.read_end.set_nonblocking(true, ec);
+  if (!ec && options.nonblocking_write) p.write_end.set_nonblocking(true, ec);
+  if (ec) return {};
+  return p;
+}
+
+std::size_t pipe_capacity(native_handle_type h) {
+  std::error_code ec;
+  const std::size_t n = pipe_capacity(h, ec);
+  detail::throw_if(ec, "pipe_capacity");
+  return n;
+}
+
+std::size_t pipe_capacity(native_handle_type h, std::error_code& ec) noexcept {
+  ec.clear();
+  return detail::get_pipe_capacity(h, ec);
+}
+
+std::size_t set_pipe_capacity(native_handle_type h, std::size_t bytes) {
+  std::error_code ec;
+  const std::size_t n = set_pipe_capacity(h, bytes, ec);
+  detail::throw_if(ec, "set_pipe_capacity");
+  return n;
+}
+
+std::size_t set_pipe_capacity(native_handle_type h, std::size_t bytes, std::error_code& ec) noexcept {
+  ec.clear();
+  return detail::set_pipe_capacity(h, bytes, ec);
+}
+
+std::size_t pipe_atomic_write_size() noexcept { return PIPE_BUF; }
+
+}  // namespace pipekit

@@ -1,0 +1,385 @@
+// POSIX spawn: everything the parent prepares before a child starts (the
+// environment, the program path, the standard streams, the pty), then one
+// launch_child() call, then the parent's side of the result.
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <poll.h>
+#include <thread>
+
+#include "pipekit/error.hpp"
+#include "pipekit/pipe.hpp"
+#include "posix/child_setup.hpp"
+#include "sys/io.hpp"
+#include "sys/spawn.hpp"
+
+extern char** environ;
+
+namespace pipekit {
+
+// Lets the platform code fill in a process's private state.
+struct process_access {
+  static process make(int pid, int pgid, handle pidfd, handle_stream in, handle_stream out, handle_stream err,
+                      handle_stream pty, on_destroy action) {
+    process p;
+    p.pid_ = pid;
+    p.pgid_ = pgid;
+    p.pidfd_ = std::move(pidfd);
+    p.in_ = std::move(in);
+    p.out_ = std::move(out);
+    p.err_ = std::move(err);
+    p.pty_ = std::move(pty);
+    p.on_destroy_ = action;
+    return p;
+  }
+};
+
+namespace detail {
+namespace {
+
+std::vector<std::string> build_environment(const command& cmd) {
+  std::vector<std::string> env;
+  if (!cmd.env_cleared())
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) env.emplace_back(*e);
+  for (const auto& [key, value] : cmd.env_edits()) {
+    const std::string prefix = key + "=";
+    std::erase_if(env, [&](const std::string& kv) { return kv.compare(0, prefix.size(), prefix) == 0; });
+    if (value) env.push_back(prefix + *value);
+  }
+  return env;
+}
+
+bool is_executable_file(const std::string& path, int& err) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) {
+    err = errno;
+    return false;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    err = EACCES;
+    return false;
+  }
+  if (::access(path.c_str(), X_OK) != 0) {
+    err = errno;
+    return false;
+  }
+  return true;
+}
+
+// execvp's search, done in the parent so the child only calls execve. The
+// child's PATH wins when the command sets one. A program found but not
+// executable gives EACCES (exit 126 at a shell), not found at all ENOENT.
+std::string resolve_program(const std::string& name, const std::vector<std::string>& env, int& err) {
+  if (name.empty()) {
+    err = ENOENT;
+    return {};
+  }
+  if (name.find('/') != std::string::npos) return name;  // relative to the (new) cwd, as execve does
+  std::string path_var;
+  bool have_path = false;
+  for (const auto& kv : env)
+    if (kv.compare(0, 5, "PATH=") == 0) {
+      path_var = kv.substr(5);
+      have_path = true;
+    }
+  if (!have_path) {
+    const char* p = ::getenv("PATH");
+    path_var = p != nullptr ? p : "/usr/local/bin:/usr/bin:/bin";
+  }
+  int first_err = ENOENT;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t end = path_var.find(':', start);
+    std::string dir = path_var.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (dir.empty()) dir = ".";
+    std::string candidate = dir + "/" + name;
+    int e = 0;
+    if (is_executable_file(candidate, e)) return candidate;
+    if (e == EACCES && first_err == ENOENT) first_err = EACCES;
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  err = first_err;
+  return {};
+}
+
+handle open_file(const stdio& s, int std_fd, std::error_code& ec) {
+  int flags = O_CLOEXEC;
+  if (s.mode() == file_mode::read) flags |= O_RDONLY;
+  else if (s.mode() == file_mode::write) flags |= O_WRONLY | O_CREAT | O_TRUNC;
+  else flags |= O_WRONLY | O_CREAT | O_APPEND;
+  (void)std_fd;
+  const int fd = ::open(s.path().c_str(), flags, 0666);
+  if (fd < 0) ec = system_error_code(errno);
+  return handle{fd};
+}
+
+struct pty_pair {
+  handle master;
+  handle slave;
+};
+
+pty_pair open_pty(terminal_size size, std::error_code& ec) {
+  pty_pair p;
+  p.master = handle{::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC)};
+  if (!p.master) {
+    ec = system_error_code(errno);
+    return {};
+  }
+  if (::grantpt(p.master.get()) != 0 || ::unlockpt(p.master.get()) != 0) {
+    ec = system_error_code(errno);
+    return {};
+  }
+  char name[128];
+  if (::ptsname_r(p.master.get(), name, sizeof name) != 0) {
+    ec = system_error_code(errno);
+    return {};
+  }
+  p.slave = handle{::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)};
+  if (!p.slave) {
+    ec = system_error_code(errno);
+    return {};
+  }
+  struct winsize ws{};
+  ws.ws_row = size.rows;
+  ws.ws_col = size.columns;
+  ::ioctl(p.master.get(), TIOCSWINSZ, &ws);
+  return p;
+}
+
+int max_descriptor() {
+  struct rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (1u << 20))
+    return static_cast<int>(rl.rlim_cur);
+  return 1 << 16;
+}
+
+}  // namespace
+
+process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& why) noexcept try {
+  ec.clear();
+  const auto& argv_in = cmd.argv();
+  if (argv_in.empty()) {
+    ec = make_error_code(errc::invalid_argument);
+    why = {"argv", "empty command"};
+    return {};
+  }
+
+  std::vector<std::string> env = build_environment(cmd);
+  int resolve_err = 0;
+  const std::string path = resolve_program(argv_in[0], env, resolve_err);
+  if (path.empty()) {
+    ec = system_error_code(resolve_err);
+    why = {"exec", ""};
+    return {};
+  }
+
+  // Standard streams: what the child gets as 0, 1, 2 and what we keep.
+  std::vector<fd_move> moves;
+  std::vector<handle> child_side;  // closed in the parent once the child has them
+  std::array<handle_stream, 3> parent_side;
+  handle null_fd;
+  pty_pair pty;
+  int ctty = -1;
+  const std::array<const stdio*, 3> setups{&cmd.stdin_setup(), &cmd.stdout_setup(), &cmd.stderr_setup()};
+  bool wants_pty = false;
+  for (const stdio* s : setups) wants_pty = wants_pty || s->type() == stdio::kind::pty;
+  if (wants_pty) {
+    pty = open_pty(cmd.pty_dimensions(), ec);
+    if (ec) {
+      why = {"pty", ""};
+      return {};
+    }
+  }
+  std::array<int, 3> source{-1, -1, -1};
+  for (int i = 0; i < 3; ++i) {
+    const stdio& s = *setups[static_cast<std::size_t>(i)];
+    switch (s.type()) {
+      case stdio::kind::inherit: break;
+      case stdio::kind::null:
+        if (!null_fd) {
+          null_fd = handle{::open("/dev/null", O_RDWR | O_CLOEXEC)};
+          if (!null_fd) {
+            ec = system_error_code(errno);
+            why = {"open", "/dev/null"};
+            return {};
+          }
+        }
+        source[static_cast<std::size_t>(i)] = null_fd.get();
+        break;
+      case stdio::kind::pipe: {
+        pipe_pair p = make_pipe(pipe_options{}, ec);
+        if (ec) {
+          why = {"pipe", ""};
+          return {};
+        }
+        if (i == 0) {
+          source[0] = p.read_end.native();
+          child_side.push_back(p.read_end.release_handle());
+          parent_side[0] = std::move(p.write_end);
+        } else {
+          source[static_cast<std::size_t>(i)] = p.write_end.native();
+          child_side.push_back(p.write_end.release_handle());
+          parent_side[static_cast<std::size_t>(i)] = std::move(p.read_end);
+        }
+        break;
+      }
+      case stdio::kind::file: {
+        handle f = open_file(s, i, ec);
+        if (ec) {
+          why = {"open", s.path().string()};
+          return {};
+        }
+        source[static_cast<std::size_t>(i)] = f.get();
+        child_side.push_back(std::move(f));
+        break;
+      }
+      case stdio::kind::borrowed:
+        source[static_cast<std::size_t>(i)] = s.borrowed_handle();
+        break;
+      case stdio::kind::to_stdout:
+        if (i != 2) {
+          ec = make_error_code(errc::invalid_argument);
+          why = {"stdio", "to_stdout() is for stderr only"};
+          return {};
+        }
+        source[2] = source[1] >= 0 ? source[1] : 1;
+        break;
+      case stdio::kind::pty:
+        source[static_cast<std::size_t>(i)] = pty.slave.get();
+        if (ctty < 0) ctty = i;
+        break;
+    }
+    if (source[static_cast<std::size_t>(i)] >= 0) moves.push_back({source[static_cast<std::size_t>(i)], i});
+  }
+  std::vector<int> kept;
+  for (const auto& [h, child_fd] : cmd.passed_handles()) {
+    if (child_fd < 3) {
+      ec = make_error_code(errc::invalid_argument);
+      why = {"pass_handle", "descriptors 0-2 are set with set_stdin/set_stdout/set_stderr"};
+      return {};
+    }
+    moves.push_back({h, child_fd});
+    kept.push_back(child_fd);
+  }
+  std::sort(kept.begin(), kept.end());
+  kept.erase(std::unique(kept.begin(), kept.end()), kept.end());
+
+  std::vector<char*> argv;
+  argv.reserve(argv_in.size() + 1);
+  for (const auto& a : argv_in) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  envp.reserve(env.size() + 1);
+  for (const auto& kv : env) envp.push_back(const_cast<char*>(kv.c_str()));
+  envp.push_back(nullptr);
+  std::string cwd;
+  if (cmd.working_directory()) cwd = cmd.working_directory()->string();
+
+  child_plan plan;
+  plan.path = path.c_str();
+  plan.argv = argv.data();
+  plan.envp = envp.data();
+  plan.cwd = cmd.working_directory() ? cwd.c_str() : nullptr;
+  plan.moves = moves.data();
+  plan.move_count = static_cast<int>(moves.size());
+  plan.kept = kept.data();
+  plan.kept_count = static_cast<int>(kept.size());
+  plan.max_fd = max_descriptor();
+  plan.new_session = wants_pty || cmd.group_setting() == process_group::new_session;
+  plan.new_group = cmd.group_setting() == process_group::new_group;
+  plan.controlling_tty = ctty;
+  plan.parent_death_signal = cmd.kills_on_parent_death();
+  plan.parent_pid = ::getpid();
+
+  const launch_result r = launch_child(plan);
+  if (r.launch_error != 0) {
+    ec = system_error_code(r.launch_error);
+    why = {"clone", ""};
+    return {};
+  }
+  if (r.failure.stage != child_stage::none) {
+    ec = system_error_code(r.failure.error);
+    why = {stage_name(r.failure.stage), r.failure.stage == child_stage::chdir ? cwd : std::string{}};
+    return {};
+  }
+  const int pgid = (plan.new_group || plan.new_session) ? r.pid : 0;
+  handle_stream pty_master;
+  if (wants_pty) pty_master = handle_stream{std::move(pty.master)};
+  return process_access::make(r.pid, pgid, handle{r.pidfd}, std::move(parent_side[0]), std::move(parent_side[1]),
+                              std::move(parent_side[2]), std::move(pty_master), cmd.destroy_action());
+} catch (const std::bad_alloc&) {
+  ec = std::make_error_code(std::errc::not_enough_memory);
+  why = {"alloc", ""};
+  return {};
+}
+
+bool wait_exited(int pid, native_handle_type pidfd, deadline until, std::error_code& ec) noexcept {
+  if (pidfd >= 0) {
+    // A pidfd turns readable when the process exits; it stays a zombie.
+    return wait_handle(pidfd, readiness::read, until, ec);
+  }
+  // No pidfd: poll with waitid(WNOWAIT) and a growing sleep.
+  auto pause = std::chrono::microseconds(100);
+  for (;;) {
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+      if (errno == EINTR) continue;
+      ec = system_error_code(errno);
+      return false;
+    }
+    if (info.si_pid == pid) return true;
+    const auto now = clock::now();
+    if (now >= until) return false;
+    const auto left = until - now;
+    std::this_thread::sleep_for(std::min<clock::duration>(pause, left));
+    pause = std::min(pause * 2, std::chrono::microseconds(20000));
+  }
+}
+
+std::optional<exit_status> reap(int pid, bool block, std::error_code& ec) noexcept {
+  int status = 0;
+  for (;;) {
+    const pid_t r = ::waitpid(pid, &status, block ? 0 : WNOHANG);
+    if (r == pid) break;
+    if (r == 0) return std::nullopt;
+    if (errno == EINTR) continue;
+    ec = system_error_code(errno);
+    return std::nullopt;
+  }
+  if (WIFSIGNALED(status)) return exit_status::signaled(WTERMSIG(status), WCOREDUMP(status));
+  return exit_status::exited(WEXITSTATUS(status));
+}
+
+void send_signal_to(int pid, int sig, std::error_code& ec) noexcept {
+  if (::kill(pid, sig) != 0) ec = system_error_code(errno);
+}
+
+void send_signal_to_group(int pgid, int sig, std::error_code& ec) noexcept {
+  if (::kill(-pgid, sig) != 0) ec = system_error_code(errno);
+}
+
+int terminate_signal() noexcept { return SIGTERM; }
+int kill_signal() noexcept { return SIGKILL; }
+
+std::string signal_name(int sig) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  if (const char* abbrev = ::sigabbrev_np(sig)) return std::string("SIG") + abbrev;
+#endif
+  (void)sig;
+  return {};
+}
+
+}  // namespace detail
+}  // namespace pipekit

@@ -1,0 +1,495 @@
+// The portable half of processes: the command builder, waiting and
+// terminating on top of the platform primitives in sys/spawn.hpp, and
+// communicate(), which drives the pipes through a poller.
+#include "pipekit/process.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <memory>
+
+#include "pipekit/error.hpp"
+#include "pipekit/poller.hpp"
+#include "sys/spawn.hpp"
+
+namespace pipekit {
+
+// ---- stdio and command ------------------------------------------------------
+
+stdio stdio::file(std::filesystem::path path, file_mode mode) {
+  stdio s{kind::file};
+  s.path_ = std::move(path);
+  s.mode_ = mode;
+  return s;
+}
+
+stdio stdio::from(native_handle_type h) {
+  stdio s{kind::borrowed};
+  s.handle_ = h;
+  return s;
+}
+
+command::command(std::string program) { argv_.push_back(std::move(program)); }
+command::command(std::initializer_list<std::string> argv) : argv_(argv) {}
+command::command(std::vector<std::string> argv) : argv_(std::move(argv)) {}
+
+command& command::arg(std::string a) {
+  argv_.push_back(std::move(a));
+  return *this;
+}
+command& command::args(const std::vector<std::string>& more) {
+  argv_.insert(argv_.end(), more.begin(), more.end());
+  return *this;
+}
+command& command::env(std::string key, std::string value) {
+  env_edits_.emplace_back(std::move(key), std::move(value));
+  return *this;
+}
+command& command::env_remove(std::string key) {
+  env_edits_.emplace_back(std::move(key), std::nullopt);
+  return *this;
+}
+command& command::env_clear() {
+  env_clear_ = true;
+  env_edits_.clear();
+  return *this;
+}
+command& command::cwd(std::filesystem::path dir) {
+  cwd_ = std::move(dir);
+  return *this;
+}
+command& command::set_stdin(stdio s) {
+  stdin_ = std::move(s);
+  return *this;
+}
+command& command::set_stdout(stdio s) {
+  stdout_ = std::move(s);
+  return *this;
+}
+command& command::set_stderr(stdio s) {
+  stderr_ = std::move(s);
+  return *this;
+}
+command& command::pass_handle(native_handle_type h, int child_fd) {
+  passed_.emplace_back(h, child_fd);
+  return *this;
+}
+command& command::group(process_group g) {
+  group_ = g;
+  return *this;
+}
+command& command::kill_on_parent_death(bool on) {
+  kill_on_parent_death_ = on;
+  return *this;
+}
+command& command::pty_size(terminal_size size) {
+  pty_size_ = size;
+  return *this;
+}
+command& command::when_destroyed(on_destroy action) {
+  on_destroy_ = action;
+  return *this;
+}
+
+process command::spawn() const {
+  std::error_code ec;
+  detail::spawn_failure why;
+  process p = detail::spawn_process(*this, ec, why);
+  if (ec) {
+    const std::string& program = argv_.empty() ? std::string() : argv_.front();
+    std::string what = "cannot run '" + program + "'";
+    if (why.stage != "exec") what += " (" + why.stage + (why.detail.empty() ? "" : " '" + why.detail + "'") + ")";
+    throw spawn_error(ec, program, why.stage, what);
+  }
+  return p;
+}
+
+process command::spawn(std::error_code& ec) const {
+  detail::spawn_failure why;
+  return detail::spawn_process(*this, ec, why);
+}
+
+spawn_error::spawn_error(std::error_code ec, std::string program, std::string stage, const std::string& what)
+    : std::system_error(ec, what), program_(std::move(program)), stage_(std::move(stage)) {}
+
+// ---- exit_status ------------------------------------------------------------
+
+std::string exit_status::to_string() const {
+  if (signal_ == 0) return "exited with code " + std::to_string(code_);
+  std::string s = "killed by signal " + std::to_string(signal_);
+  const std::string name = detail::signal_name(signal_);
+  if (!name.empty()) s += " (" + name + ")";
+  if (core_dumped_) s += ", core dumped";
+  return s;
+}
+
+// ---- process lifecycle ------------------------------------------------------
+
+process::process(process&& other) noexcept
+    : pid_(std::exchange(other.pid_, 0)),
+      pgid_(std::exchange(other.pgid_, 0)),
+      pidfd_(std::move(other.pidfd_)),
+      in_(std::move(other.in_)),
+      out_(std::move(other.out_)),
+      err_(std::move(other.err_)),
+      pty_(std::move(other.pty_)),
+      status_(std::exchange(other.status_, std::nullopt)),
+      on_destroy_(other.on_destroy_) {}
+
+process& process::operator=(process&& other) noexcept {
+  if (this != &other) {
+    destroy();
+    pid_ = std::exchange(other.pid_, 0);
+    pgid_ = std::exchange(other.pgid_, 0);
+    pidfd_ = std::move(other.pidfd_);
+    in_ = std::move(other.in_);
+    out_ = std::move(other.out_);
+    err_ = std::move(other.err_);
+    pty_ = std::move(other.pty_);
+    status_ = std::exchange(other.status_, std::nullopt);
+    on_destroy_ = other.on_destroy_;
+  }
+  return *this;
+}
+
+process::~process() { destroy(); }
+
+void process::destroy() noexcept {
+  std::error_code ignored;
+  // Our pipe ends go first, so a child blocked on them sees EOF or EPIPE.
+  in_.close(ignored);
+  out_.close(ignored);
+  err_.close(ignored);
+  pty_.close(ignored);
+  if (pid_ > 0 && !status_ && on_destroy_ == on_destroy::kill) {
+    if (!detail::reap(pid_, false, ignored)) {
+      // Kill before reaping: while unreaped, the pid (and group id) cannot be reused.
+      if (pgid_ > 0) detail::send_signal_to_group(pgid_, detail::kill_signal(), ignored);
+      else detail::send_signal_to(pid_, detail::kill_signal(), ignored);
+      detail::reap(pid_, true, ignored);
+    }
+  }
+  pidfd_.close(ignored);
+  pid_ = 0;
+  pgid_ = 0;
+}
+
+void process::detach() noexcept {
+  std::error_code ignored;
+  pidfd_.close(ignored);
+  pid_ = 0;
+  pgid_ = 0;
+}
+
+exit_status process::wait() {
+  std::error_code ec;
+  const exit_status s = wait(ec);
+  detail::throw_if(ec, "wait");
+  return s;
+}
+
+exit_status process::wait(std::error_code& ec) noexcept {
+  const auto s = wait_until(no_deadline, ec);
+  return s.value_or(exit_status::exited(-1));
+}
+
+std::optional<exit_status> process::wait_until(deadline until) {
+  std::error_code ec;
+  auto s = wait_until(until, ec);
+  detail::throw_if(ec, "wait");
+  return s;
+}
+
+std::optional<exit_status> process::wait_until(deadline until, std::error_code& ec) noexcept {
+  ec.clear();
+  if (status_) return status_;
+  if (pid_ <= 0) {
+    ec = make_error_code(errc::process_not_running);
+    return std::nullopt;
+  }
+  if (!detail::wait_exited(pid_, pidfd_.get(), until, ec)) return std::nullopt;
+  status_ = detail::reap(pid_, true, ec);
+  return status_;
+}
+
+std::optional<exit_status> process::try_wait() {
+  std::error_code ec;
+  auto s = try_wait(ec);
+  detail::throw_if(ec, "wait");
+  return s;
+}
+
+std::optional<exit_status> process::try_wait(std::error_code& ec) noexcept {
+  ec.clear();
+  if (status_) return status_;
+  if (pid_ <= 0) {
+    ec = make_error_code(errc::process_not_running);
+    return std::nullopt;
+  }
+  status_ = detail::reap(pid_, false, ec);
+  return status_;
+}
+
+void process::send_signal(int sig) {
+  std::error_code ec;
+  send_signal(sig, ec);
+  detail::throw_if(ec, "kill");
+}
+
+void process::send_signal(int sig, std::error_code& ec) noexcept {
+  ec.clear();
+  // Once reaped, the pid may belong to someone else.
+  if (status_ || pid_ <= 0) {
+    ec = make_error_code(errc::process_not_running);
+    return;
+  }
+  detail::send_signal_to(pid_, sig, ec);
+}
+
+void process::signal_group(int sig) {
+  std::error_code ec;
+  signal_group(sig, ec);
+  detail::throw_if(ec, "kill");
+}
+
+void process::signal_group(int sig, std::error_code& ec) noexcept {
+  ec.clear();
+  if (status_ || pid_ <= 0) {
+    ec = make_error_code(errc::process_not_running);
+    return;
+  }
+  if (pgid_ > 0) detail::send_signal_to_group(pgid_, sig, ec);
+  else detail::send_signal_to(pid_, sig, ec);
+}
+
+exit_status process::terminate(std::chrono::milliseconds grace) {
+  std::error_code ec;
+  const exit_status s = terminate(grace, ec);
+  detail::throw_if(ec, "terminate");
+  return s;
+}
+
+exit_status process::terminate(std::chrono::milliseconds grace, std::error_code& ec) noexcept {
+  ec.clear();
+  if (status_) return *status_;
+  if (pid_ <= 0) {
+    ec = make_error_code(errc::process_not_running);
+    return exit_status::exited(-1);
+  }
+  std::error_code ignored;  // ESRCH: already gone, which is what we want
+  signal_group(detail::terminate_signal(), ignored);
+  const bool exited = detail::wait_exited(pid_, pidfd_.get(), after(grace), ec);
+  if (ec) return exit_status::exited(-1);
+  // Whether or not the leader obeyed, sweep the group while the leader is
+  // still unreaped (its id cannot be reused yet): members that ignored
+  // SIGTERM would otherwise keep our pipes open.
+  if (pgid_ > 0) detail::send_signal_to_group(pgid_, detail::kill_signal(), ignored);
+  else if (!exited) detail::send_signal_to(pid_, detail::kill_signal(), ignored);
+  status_ = detail::reap(pid_, true, ec);
+  return status_.value_or(exit_status::exited(-1));
+}
+
+// ---- communicate ------------------------------------------------------------
+
+namespace {
+
+bool would_block(const std::error_code& ec) {
+  return ec == std::errc::operation_would_block || ec == std::errc::resource_unavailable_try_again;
+}
+
+// Collects one output stream: into a list of chunks joined once at the end
+// (one copy, no zero-filling), or line by line into a callback.
+class output_sink {
+ public:
+  explicit output_sink(const std::function<void(std::string_view)>* on_line) : on_line_(on_line) {}
+
+  std::span<std::byte> space() {
+    if (chunks_.empty() || used_ == chunk_size) {
+      chunks_.push_back(std::make_unique<char[]>(chunk_size));
+      used_ = 0;
+    }
+    return std::as_writable_bytes(std::span(chunks_.back().get() + used_, chunk_size - used_));
+  }
+
+  void commit(std::size_t n) {
+    if (line_mode()) {
+      pending_.append(chunks_.back().get() + used_, n);
+      std::size_t start = 0;
+      for (std::size_t nl; (nl = pending_.find('\n', start)) != std::string::npos; start = nl + 1)
+        (*on_line_)(std::string_view(pending_).substr(start, nl - start));
+      pending_.erase(0, start);
+      return;  // the chunk is reused: line mode keeps nothing
+    }
+    used_ += n;
+    total_ += n;
+  }
+
+  void finish(std::string& out) {
+    if (line_mode()) {
+      if (!pending_.empty()) (*on_line_)(pending_);
+      pending_.clear();
+      return;
+    }
+    out.reserve(out.size() + total_);
+    for (std::size_t i = 0; i < chunks_.size(); ++i)
+      out.append(chunks_[i].get(), i + 1 == chunks_.size() ? used_ : chunk_size);
+    chunks_.clear();
+    total_ = used_ = 0;
+  }
+
+ private:
+  bool line_mode() const { return on_line_ != nullptr && *on_line_; }
+  static constexpr std::size_t chunk_size = std::size_t{1} << 20;
+  const std::function<void(std::string_view)>* on_line_;
+  std::vector<std::unique_ptr<char[]>> chunks_;
+  std::size_t used_ = 0;
+  std::size_t total_ = 0;
+  std::string pending_;
+};
+
+}  // namespace
+
+communicate_result process::communicate(std::string_view input, deadline until) {
+  communicate_options o;
+  o.input = input;
+  o.until = until;
+  return communicate(o);
+}
+
+communicate_result process::communicate(const communicate_options& options) {
+  std::error_code ec;
+  communicate_result r = communicate(options, ec);
+  detail::throw_if(ec, "communicate");
+  return r;
+}
+
+communicate_result process::communicate(const communicate_options& options, std::error_code& ec) {
+  ec.clear();
+  communicate_result result;
+  enum : std::uint64_t { tok_in = 0, tok_out = 1, tok_err = 2 };
+  std::array<handle_stream*, 3> streams{&in_, &out_, &err_};
+  std::array<bool, 3> active{false, false, false};
+  output_sink out_sink(&options.on_stdout_line);
+  output_sink err_sink(&options.on_stderr_line);
+  std::array<output_sink*, 3> sinks{nullptr, &out_sink, &err_sink};
+
+  poller p(poller_backend::automatic, ec);
+  if (ec) return result;
+
+  if (in_.is_open()) {
+    if (options.input.empty()) {
+      in_.close(ec);
+      if (ec) return result;
+    } else {
+      in_.set_nonblocking(true, ec);
+      if (!ec) p.add(in_.native(), events::writable, tok_in, ec);
+      if (ec) return result;
+      active[tok_in] = true;
+    }
+  }
+  for (std::uint64_t t : {tok_out, tok_err}) {
+    if (!streams[t]->is_open()) continue;
+    streams[t]->set_nonblocking(true, ec);
+    if (!ec) p.add(streams[t]->native(), events::readable, t, ec);
+    if (ec) return result;
+    active[t] = true;
+  }
+
+  auto finish_stream = [&](std::uint64_t t) {
+    std::error_code ignored;
+    p.remove(streams[t]->native(), ignored);
+    streams[t]->close(ignored);
+    active[t] = false;
+  };
+
+  std::array<poll_event, 3> evs;
+  while (active[0] || active[1] || active[2]) {
+    const std::size_t n = p.wait(evs, options.until, ec);
+    if (ec) break;
+    if (n == 0) {
+      ec = std::make_error_code(std::errc::timed_out);
+      break;
+    }
+    for (std::size_t i = 0; i < n && !ec; ++i) {
+      const std::uint64_t t = evs[i].token;
+      if (t == tok_in) {
+        std::error_code wec;
+        const std::size_t w = in_.write_some(
+            std::as_bytes(std::span(options.input.data() + result.input_written,
+                                    options.input.size() - result.input_written)),
+            wec);
+        result.input_written += w;
+        if (wec == std::errc::broken_pipe) {
+          // The child stopped reading (like `head -1`): not an error, as in
+          // Python; input_written tells how much it took.
+          finish_stream(t);
+        } else if (wec && !would_block(wec)) {
+          ec = wec;
+        } else if (result.input_written == options.input.size()) {
+          finish_stream(t);
+        }
+      } else {
+        // Drain until the pipe is empty: fewer wake-ups than one read per event.
+        for (;;) {
+          std::error_code rec;
+          const std::size_t got = streams[t]->read_some(sinks[t]->space(), rec);
+          if (would_block(rec)) break;
+          if (rec) {
+            ec = rec;
+            break;
+          }
+          if (got == 0) {
+            finish_stream(t);
+            break;
+          }
+          sinks[t]->commit(got);
+        }
+      }
+    }
+  }
+  out_sink.finish(result.out);
+  err_sink.finish(result.err);
+  return result;
+}
+
+// ---- run --------------------------------------------------------------------
+
+run_result run(command cmd, std::string_view input, deadline until, std::chrono::milliseconds kill_after) {
+  const std::string program = cmd.argv().empty() ? std::string() : cmd.argv().front();
+  std::error_code ec;
+  run_result r = run(std::move(cmd), input, until, kill_after, ec);
+  detail::throw_if(ec, "run '" + program + "'");
+  return r;
+}
+
+run_result run(command cmd, std::string_view input, deadline until, std::chrono::milliseconds kill_after,
+               std::error_code& ec) {
+  ec.clear();
+  if (cmd.stdin_setup().type() == stdio::kind::inherit) cmd.set_stdin(stdio::pipe());
+  if (cmd.stdout_setup().type() == stdio::kind::inherit) cmd.set_stdout(stdio::pipe());
+  if (cmd.stderr_setup().type() == stdio::kind::inherit) cmd.set_stderr(stdio::pipe());
+  run_result r;
+  process p = cmd.spawn(ec);
+  if (ec) return r;
+  communicate_options o;
+  o.input = input;
+  o.until = until;
+  communicate_result c = p.communicate(o, ec);
+  r.out = std::move(c.out);
+  r.err = std::move(c.err);
+  std::error_code wec;
+  if (!ec) {
+    if (auto s = p.wait_until(until, wec)) {
+      r.status = *s;
+      ec = wec;
+      return r;
+    }
+    if (!wec) ec = std::make_error_code(std::errc::timed_out);
+  }
+  std::error_code tec;
+  r.status = p.terminate(kill_after, tec);
+  if (!ec) ec = tec;
+  return r;
+}
+
+}  // namespace pipekit

@@ -1,0 +1,172 @@
+// The portable half of stream: loops, deadlines and the throwing forms, built
+// on the few virtual primitives each kind of stream provides.
+#include "pipekit/stream.hpp"
+
+#include <algorithm>
+
+#include "pipekit/error.hpp"
+
+namespace pipekit {
+
+namespace {
+bool would_block(const std::error_code& ec) {
+  return ec == std::errc::operation_would_block || ec == std::errc::resource_unavailable_try_again;
+}
+}  // namespace
+
+std::size_t stream::read_some(std::span<std::byte> buf) {
+  std::error_code ec;
+  const std::size_t n = read_some(buf, ec);
+  detail::throw_if(ec, "read");
+  return n;
+}
+
+std::size_t stream::read_some(std::span<std::byte> buf, std::error_code& ec) noexcept {
+  ec.clear();
+  return do_read_some(buf, ec);
+}
+
+std::size_t stream::read_some(std::span<std::byte> buf, deadline until, std::error_code& ec) noexcept {
+  for (;;) {
+    ec.clear();
+    const std::size_t n = do_read_some(buf, ec);
+    if (!would_block(ec)) return n;
+    if (!do_wait(readiness::read, until, ec)) {
+      if (!ec) ec = std::make_error_code(std::errc::timed_out);
+      return 0;
+    }
+  }
+}
+
+std::size_t stream::write_some(std::span<const std::byte> data) {
+  std::error_code ec;
+  const std::size_t n = write_some(data, ec);
+  detail::throw_if(ec, "write");
+  return n;
+}
+
+std::size_t stream::write_some(std::span<const std::byte> data, std::error_code& ec) noexcept {
+  ec.clear();
+  return do_write_some(data, ec);
+}
+
+std::size_t stream::write_some(std::span<const std::byte> data, deadline until, std::error_code& ec) noexcept {
+  if (until == no_deadline) {
+    // Without a deadline a blocking stream may simply block.
+    for (;;) {
+      ec.clear();
+      const std::size_t n = do_write_some(data, ec);
+      if (!would_block(ec)) return n;
+      if (!do_wait(readiness::write, until, ec)) return 0;
+    }
+  }
+  for (;;) {
+    // Wait first: on a blocking stream a large write could block past the
+    // deadline, so it is also cut to what cannot block once writable.
+    ec.clear();
+    if (!do_wait(readiness::write, until, ec)) {
+      if (!ec) ec = std::make_error_code(std::errc::timed_out);
+      return 0;
+    }
+    const std::size_t limit = nonblocking_write_limit();
+    const std::size_t n = do_write_some(data.first(std::min(data.size(), limit)), ec);
+    if (!would_block(ec)) return n;
+  }
+}
+
+std::size_t stream::write_all(std::span<const std::byte> data) {
+  std::error_code ec;
+  const std::size_t n = write_all(data, ec);
+  detail::throw_if(ec, "write");
+  return n;
+}
+
+std::size_t stream::write_all(std::span<const std::byte> data, std::error_code& ec) noexcept {
+  return write_all(data, no_deadline, ec);
+}
+
+std::size_t stream::write_all(std::span<const std::byte> data, deadline until, std::error_code& ec) noexcept {
+  ec.clear();
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const std::size_t n = write_some(data.subspan(done), until, ec);
+    done += n;
+    if (ec) return done;
+  }
+  return done;
+}
+
+std::size_t stream::read_exact(std::span<std::byte> buf) {
+  std::error_code ec;
+  const std::size_t n = read_exact(buf, ec);
+  detail::throw_if(ec, "read");
+  return n;
+}
+
+std::size_t stream::read_exact(std::span<std::byte> buf, std::error_code& ec) noexcept {
+  return read_exact(buf, no_deadline, ec);
+}
+
+std::size_t stream::read_exact(std::span<std::byte> buf, deadline until, std::error_code& ec) noexcept {
+  ec.clear();
+  std::size_t done = 0;
+  while (done < buf.size()) {
+    const std::size_t n = read_some(buf.subspan(done), until, ec);
+    if (ec) return done;
+    if (n == 0) {
+      ec = make_error_code(errc::end_of_file);
+      return done;
+    }
+    done += n;
+  }
+  return done;
+}
+
+std::string stream::read_to_end() {
+  std::error_code ec;
+  std::string s = read_to_end(ec);
+  detail::throw_if(ec, "read");
+  return s;
+}
+
+std::string stream::read_to_end(std::error_code& ec) { return read_to_end(no_deadline, ec); }
+
+std::string stream::read_to_end(deadline until, std::error_code& ec) {
+  ec.clear();
+  std::string out;
+  std::size_t used = 0;
+  for (;;) {
+    if (out.size() - used < 16384) out.resize(std::max<std::size_t>(65536, out.size() * 2));
+    const std::size_t n =
+        read_some(std::as_writable_bytes(std::span(out.data() + used, out.size() - used)), until, ec);
+    if (ec || n == 0) break;
+    used += n;
+  }
+  out.resize(used);
+  return out;
+}
+
+bool stream::wait(readiness what, deadline until) {
+  std::error_code ec;
+  const bool ready = wait(what, until, ec);
+  detail::throw_if(ec, "wait");
+  return ready;
+}
+
+bool stream::wait(readiness what, deadline until, std::error_code& ec) noexcept {
+  ec.clear();
+  return do_wait(what, until, ec);
+}
+
+void stream::close() {
+  std::error_code ec;
+  close(ec);
+  detail::throw_if(ec, "close");
+}
+
+void stream::close(std::error_code& ec) noexcept {
+  ec.clear();
+  do_close(ec);
+}
+
+}  // namespace pipekit

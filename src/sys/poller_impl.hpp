@@ -1,0 +1,32 @@
+// Internal interface of a poller backend (epoll, poll(), IOCP).
+#pragma once
+
+#include <memory>
+#include <span>
+#include <system_error>
+
+#include "pipekit/poller.hpp"
+
+namespace pipekit::detail {
+
+class poller_impl {
+ public:
+  poller_impl() = default;
+  poller_impl(const poller_impl&) = delete;
+  poller_impl& operator=(const poller_impl&) = delete;
+  virtual ~poller_impl() = default;
+
+  virtual void add(native_handle_type h, events interest, std::uint64_t token, std::error_code& ec) noexcept = 0;
+  virtual void modify(native_handle_type h, events interest, std::uint64_t token, std::error_code& ec) noexcept = 0;
+  virtual void remove(native_handle_type h, std::error_code& ec) noexcept = 0;
+  virtual std::size_t wait(std::span<poll_event> out, deadline until, std::error_code& ec) noexcept = 0;
+  virtual void wake() noexcept = 0;
+  [[nodiscard]] virtual poller_backend backend() const noexcept = 0;
+  [[nodiscard]] virtual std::size_t size() const noexcept = 0;
+};
+
+// Each returns nullptr and sets ec when the backend is unavailable here.
+std::unique_ptr<poller_impl> make_epoll_poller(std::error_code& ec) noexcept;
+std::unique_ptr<poller_impl> make_poll_poller(std::error_code& ec) noexcept;
+
+}  // namespace pipekit::detail

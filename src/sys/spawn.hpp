@@ -1,0 +1,40 @@
+// Internal interface between the portable process code (src/process.cpp) and
+// the platform that starts and reaps processes (src/posix, later src/windows).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <system_error>
+
+#include "pipekit/process.hpp"
+
+namespace pipekit::detail {
+
+// Why a spawn failed, for spawn_error's message.
+struct spawn_failure {
+  std::string stage;   // "exec", "chdir", "open", "pty", ...
+  std::string detail;  // e.g. the path that could not be opened
+};
+
+// Starts `cmd`. On failure returns an invalid process, sets ec and fills `why`.
+process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& why) noexcept;
+
+// Waits until the process has exited, without reaping it, so its pid (and
+// its process group id) cannot be reused meanwhile. false when `until`
+// passed first.
+bool wait_exited(int pid, native_handle_type pidfd, deadline until, std::error_code& ec) noexcept;
+
+// Reaps the process. With `block` false, returns nullopt if it still runs.
+std::optional<exit_status> reap(int pid, bool block, std::error_code& ec) noexcept;
+
+void send_signal_to(int pid, int sig, std::error_code& ec) noexcept;
+void send_signal_to_group(int pgid, int sig, std::error_code& ec) noexcept;
+
+// The platform's "terminate" and "kill" signals (SIGTERM, SIGKILL).
+int terminate_signal() noexcept;
+int kill_signal() noexcept;
+
+// The name of a signal ("SIGKILL"), or "" if unknown.
+std::string signal_name(int sig);
+
+}  // namespace pipekit::detail
