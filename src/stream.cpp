@@ -27,8 +27,16 @@ std::size_t stream::read_some(std::span<std::byte> buf, std::error_code& ec) noe
 }
 
 std::size_t stream::read_some(std::span<std::byte> buf, deadline until, std::error_code& ec) noexcept {
+  // A blocking stream with a deadline must not enter read() before it is
+  // readable; a non-blocking one tries first and saves the poll.
+  bool wait_first = until != no_deadline && blocking_io();
   for (;;) {
     ec.clear();
+    if (wait_first && !do_wait(readiness::read, until, ec)) {
+      if (!ec) ec = std::make_error_code(std::errc::timed_out);
+      return 0;
+    }
+    wait_first = false;
     const std::size_t n = do_read_some(buf, ec);
     if (!would_block(ec)) return n;
     if (!do_wait(readiness::read, until, ec)) {

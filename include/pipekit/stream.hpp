@@ -82,6 +82,9 @@ class stream {
   // The largest write that cannot block once do_wait() reported the stream
   // writable; write_some() with a deadline stays under it on blocking streams.
   [[nodiscard]] virtual std::size_t nonblocking_write_limit() const noexcept = 0;
+  // True when a read or write may block; deadline forms then wait for
+  // readiness before each call instead of after a would-block.
+  [[nodiscard]] virtual bool blocking_io() const noexcept = 0;
 };
 
 // handle_stream: a stream over one OS handle (pipe end, FIFO, socket, tty,
@@ -110,6 +113,7 @@ class handle_stream final : public stream {
   bool do_wait(readiness what, deadline until, std::error_code& ec) noexcept override;
   void do_close(std::error_code& ec) noexcept override;
   [[nodiscard]] std::size_t nonblocking_write_limit() const noexcept override;
+  [[nodiscard]] bool blocking_io() const noexcept override { return !nonblocking_; }
 
  private:
   handle h_;

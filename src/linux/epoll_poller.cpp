@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <vector>
 
@@ -57,9 +58,19 @@ class epoll_poller final : public poller_impl {
       ec = make_error_code(errc::invalid_argument);
       return 0;
     }
-    // Up to 64 at a time on the stack; the caller's span bounds the count.
-    epoll_event evs[64];
-    const int max = static_cast<int>(out.size() < 64 ? out.size() : 64);
+    // One slot more than registered handles, so the wake event never
+    // crowds out a ready handle; the caller's span bounds the count.
+    const std::size_t room = std::min(out.size(), count_) + 1;
+    if (events_.size() < room) {
+      try {
+        events_.resize(room);
+      } catch (...) {
+        ec = std::make_error_code(std::errc::not_enough_memory);
+        return 0;
+      }
+    }
+    epoll_event* evs = events_.data();
+    const int max = static_cast<int>(room);
     for (;;) {
       const int n = ::epoll_wait(ep_.get(), evs, max, timeout_ms(until));
       if (n < 0) {
@@ -111,6 +122,7 @@ class epoll_poller final : public poller_impl {
   handle ep_;
   handle wake_fd_;
   std::size_t count_ = 0;
+  std::vector<epoll_event> events_;
 };
 
 }  // namespace

@@ -1,0 +1,107 @@
+#include "pipekit/poller.hpp"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+#include <vector>
+
+#include "pipekit/pipe.hpp"
+
+namespace {
+
+class poller_backends : public ::testing::TestWithParam<pipekit::poller_backend> {};
+
+TEST_P(poller_backends, reports_readable_with_token_and_times_out_when_idle) {
+  pipekit::poller p(GetParam());
+  EXPECT_EQ(p.backend(), GetParam());
+  auto [r, w] = pipekit::make_pipe();
+  p.add(r.native(), pipekit::events::readable, 42);
+  EXPECT_EQ(p.size(), 1u);
+  pipekit::poll_event ev[4];
+  EXPECT_EQ(p.wait(ev, pipekit::after(std::chrono::milliseconds(20))), 0u);
+  w.write_all("x");
+  ASSERT_EQ(p.wait(ev, pipekit::after(std::chrono::seconds(5))), 1u);
+  EXPECT_EQ(ev[0].token, 42u);
+  EXPECT_TRUE(pipekit::any(ev[0].what & pipekit::events::readable));
+  // Level-triggered: still readable until drained.
+  EXPECT_EQ(p.wait(ev, pipekit::after(std::chrono::seconds(5))), 1u);
+}
+
+TEST_P(poller_backends, reports_hangup_when_the_writer_closes) {
+  pipekit::poller p(GetParam());
+  auto [r, w] = pipekit::make_pipe();
+  p.add(r.native(), pipekit::events::readable, 1);
+  w.close();
+  pipekit::poll_event ev[2];
+  ASSERT_EQ(p.wait(ev, pipekit::after(std::chrono::seconds(5))), 1u);
+  EXPECT_TRUE(pipekit::any(ev[0].what & pipekit::events::hangup));
+}
+
+TEST_P(poller_backends, reports_writable_and_error_when_the_reader_is_gone) {
+  pipekit::poller p(GetParam());
+  auto [r, w] = pipekit::make_pipe();
+  p.add(w.native(), pipekit::events::writable, 7);
+  pipekit::poll_event ev[2];
+  ASSERT_EQ(p.wait(ev, pipekit::after(std::chrono::seconds(5))), 1u);
+  EXPECT_TRUE(pipekit::any(ev[0].what & pipekit::events::writable));
+  r.close();
+  ASSERT_EQ(p.wait(ev, pipekit::after(std::chrono::seconds(5))), 1u);
+  EXPECT_TRUE(pipekit::any(ev[0].what & pipekit::events::error));
+}
+
+TEST_P(poller_backends, modify_and_remove_change_what_is_reported) {
+  pipekit::poller p(GetParam());
+  auto [r, w] = pipekit::make_pipe();
+  w.write_all("x");
+  p.add(r.native(), pipekit::events::none, 1);
+  pipekit::poll_event ev[2];
+  EXPECT_EQ(p.wait(ev, pipekit::after(std::chrono::milliseconds(10))), 0u);
+  p.modify(r.native(), pipekit::events::readable, 2);
+  ASSERT_EQ(p.wait(ev, pipekit::after(std::chrono::seconds(5))), 1u);
+  EXPECT_EQ(ev[0].token, 2u);
+  p.remove(r.native());
+  EXPECT_EQ(p.size(), 0u);
+  EXPECT_EQ(p.wait(ev, pipekit::after(std::chrono::milliseconds(10))), 0u);
+  std::error_code ec;
+  p.remove(r.native(), ec);
+  EXPECT_TRUE(ec);
+}
+
+TEST_P(poller_backends, wake_from_another_thread_ends_an_endless_wait) {
+  pipekit::poller p(GetParam());
+  std::thread waker([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    p.wake();
+  });
+  pipekit::poll_event ev[1];
+  EXPECT_EQ(p.wait(ev), 0u);  // no deadline: only wake() can end it
+  waker.join();
+}
+
+TEST_P(poller_backends, many_pipes_each_reported_once_with_its_own_token) {
+  pipekit::poller p(GetParam());
+  std::vector<pipekit::pipe_pair> pipes;
+  pipekit::pipe_options o;
+  o.capacity = 0;
+  for (int i = 0; i < 200; ++i) pipes.push_back(pipekit::make_pipe(o));
+  for (std::size_t i = 0; i < pipes.size(); ++i) p.add(pipes[i].read_end.native(), pipekit::events::readable, i);
+  for (std::size_t i = 0; i < pipes.size(); i += 3) pipes[i].write_end.write_all("x");
+  std::vector<pipekit::poll_event> ev(256);
+  const std::size_t n = p.wait(ev, pipekit::after(std::chrono::seconds(5)));
+  ASSERT_EQ(n, 67u);
+  for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(ev[i].token % 3, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(all, poller_backends,
+                         ::testing::Values(pipekit::poller_backend::epoll, pipekit::poller_backend::poll),
+                         [](const auto& info) {
+                           return info.param == pipekit::poller_backend::epoll ? std::string("epoll")
+                                                                               : std::string("poll");
+                         });
+
+TEST(poller, automatic_backend_is_epoll_on_linux) {
+  pipekit::poller p;
+  EXPECT_EQ(p.backend(), pipekit::poller_backend::epoll);
+}
+
+}  // namespace
