@@ -94,8 +94,8 @@ TEST_P(poller_backends, many_pipes_each_reported_once_with_its_own_token) {
 
 INSTANTIATE_TEST_SUITE_P(all, poller_backends,
                          ::testing::Values(pipekit::poller_backend::epoll, pipekit::poller_backend::poll),
-                         [](const auto& info) {
-                           return info.param == pipekit::poller_backend::epoll ? std::string("epoll")
+                         [](const auto& param_info) {
+                           return param_info.param == pipekit::poller_backend::epoll ? std::string("epoll")
                                                                                : std::string("poll");
                          });
 
