@@ -5,7 +5,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
+
 #include <cstring>
+#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -61,6 +64,52 @@ TEST(pipe, capacity_above_system_maximum_is_an_error_when_required) {
   auto q = pipekit::make_pipe(o, ec);
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_TRUE(q.read_end.is_open());
+}
+
+// Runs `check` in a forked child as an unprivileged user (nobody when we are
+// root), where Linux's per-user pipe accounting applies; returns its exit code.
+int run_unprivileged(int (*check)()) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(90);
+    ::_exit(check());
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+std::size_t soft_limit_pages() {
+  std::ifstream soft("/proc/sys/fs/pipe-user-pages-soft");
+  std::size_t pages = 0;
+  soft >> pages;
+  return pages;
+}
+
+int enlarge_many_pipes_and_check_the_rest_of_the_user_is_unharmed() {
+  const std::size_t budget_pipes = soft_limit_pages() / 2 / (pipekit::default_pipe_capacity / 4096);
+  std::vector<pipekit::pipe_pair> pipes;
+  std::size_t enlarged = 0;
+  for (std::size_t i = 0; i < budget_pipes + 40; ++i) {
+    pipes.push_back(pipekit::make_pipe());
+    if (pipekit::pipe_capacity(pipes.back().read_end.native()) == pipekit::default_pipe_capacity) ++enlarged;
+  }
+  // Half of the soft limit (16384 pages by default: 32 pipes of 1 MiB).
+  if (enlarged == 0 || enlarged > budget_pipes) return 1;
+  // A plain pipe made now (by any program of this user) still gets 64 KiB.
+  int fds[2];
+  if (::pipe(fds) != 0) return 2;
+  const int plain = ::fcntl(fds[0], F_GETPIPE_SZ);
+  if (plain != 65536) return 3;
+  pipes.clear();
+  // The budget came back: enlarging works again.
+  auto again = pipekit::make_pipe();
+  return pipekit::pipe_capacity(again.read_end.native()) == pipekit::default_pipe_capacity ? 0 : 4;
+}
+
+TEST(pipe, default_enlargement_stays_within_half_the_per_user_budget) {
+  ASSERT_GT(soft_limit_pages(), 0u) << "no per-user pipe limit on this machine";
+  EXPECT_EQ(run_unprivileged(enlarge_many_pipes_and_check_the_rest_of_the_user_is_unharmed), 0);
 }
 
 TEST(pipe, atomic_write_size_is_pipe_buf) { EXPECT_EQ(pipekit::pipe_atomic_write_size(), 4096u); }

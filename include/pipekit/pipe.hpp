@@ -24,6 +24,13 @@ namespace pipekit {
 // pipekit's default pipe buffer: large enough that a writer and reader
 // moving 64 KiB chunks do not run in lock-step (a 64 KiB pipe runs at about a
 // third of the speed of a 1 MiB one on Linux).
+//
+// Linux charges pipe buffers to the user: past fs/pipe-user-pages-soft
+// (64 MiB by default) every new pipe of that user, in any program, shrinks
+// to 8 KiB. So the default enlargement is budgeted: the pipes of one pipekit
+// process enlarged by default hold at most half of that limit at once, and
+// pipes made beyond the budget keep the OS default. An explicit capacity
+// (require_capacity) is not budgeted.
 inline constexpr std::size_t default_pipe_capacity = std::size_t{1} << 20;
 
 struct pipe_options {

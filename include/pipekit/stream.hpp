@@ -24,6 +24,10 @@
 
 namespace pipekit {
 
+namespace detail {
+struct stream_access;
+}
+
 enum class readiness : unsigned { read = 1, write = 2 };
 
 class stream {
@@ -95,7 +99,7 @@ class handle_stream final : public stream {
   explicit handle_stream(handle h) noexcept;
   handle_stream(handle_stream&& other) noexcept;
   handle_stream& operator=(handle_stream&& other) noexcept;
-  ~handle_stream() override = default;
+  ~handle_stream() override;
 
   [[nodiscard]] bool is_open() const noexcept { return h_.valid(); }
   [[nodiscard]] native_handle_type native() const noexcept { return h_.get(); }
@@ -119,6 +123,11 @@ class handle_stream final : public stream {
   handle h_;
   bool nonblocking_ = false;
   bool socket_ = false;  // sockets write with MSG_NOSIGNAL instead of the SIGPIPE guard
+  // Bytes of pipekit's process-wide budget for enlarged pipes this end holds
+  // (see default_pipe_capacity in pipe.hpp); given back when it closes.
+  std::size_t pipe_budget_ = 0;
+  void give_back_budget() noexcept;
+  friend struct detail::stream_access;
 };
 
 }  // namespace pipekit

@@ -7,6 +7,7 @@
 #include "pipekit/error.hpp"
 #include "pipekit/stream.hpp"
 #include "sys/io.hpp"
+#include "sys/pipe_capacity.hpp"
 
 namespace pipekit {
 
@@ -19,18 +20,32 @@ handle_stream::handle_stream(handle h) noexcept : h_(std::move(h)) {
 }
 
 handle_stream::handle_stream(handle_stream&& other) noexcept
-    : h_(std::move(other.h_)), nonblocking_(other.nonblocking_), socket_(other.socket_) {}
+    : h_(std::move(other.h_)),
+      nonblocking_(other.nonblocking_),
+      socket_(other.socket_),
+      pipe_budget_(std::exchange(other.pipe_budget_, 0)) {}
 
 handle_stream& handle_stream::operator=(handle_stream&& other) noexcept {
   if (this != &other) {
+    give_back_budget();
     h_ = std::move(other.h_);
     nonblocking_ = other.nonblocking_;
     socket_ = other.socket_;
+    pipe_budget_ = std::exchange(other.pipe_budget_, 0);
   }
   return *this;
 }
 
-handle handle_stream::release_handle() noexcept { return std::move(h_); }
+handle_stream::~handle_stream() { give_back_budget(); }
+
+void handle_stream::give_back_budget() noexcept {
+  if (pipe_budget_ != 0) detail::give_pipe_budget(std::exchange(pipe_budget_, 0));
+}
+
+handle handle_stream::release_handle() noexcept {
+  give_back_budget();
+  return std::move(h_);
+}
 
 void handle_stream::set_nonblocking(bool on) {
   std::error_code ec;
@@ -56,7 +71,10 @@ bool handle_stream::do_wait(readiness what, deadline until, std::error_code& ec)
   return detail::wait_handle(h_.get(), what, until, ec);
 }
 
-void handle_stream::do_close(std::error_code& ec) noexcept { h_.close(ec); }
+void handle_stream::do_close(std::error_code& ec) noexcept {
+  give_back_budget();
+  h_.close(ec);
+}
 
 std::size_t handle_stream::nonblocking_write_limit() const noexcept {
   // A non-blocking write never blocks; a blocking pipe accepts PIPE_BUF bytes

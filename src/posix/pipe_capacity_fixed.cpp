@@ -17,4 +17,7 @@ std::size_t set_pipe_capacity(native_handle_type, std::size_t, std::error_code& 
   return 0;
 }
 
+bool take_pipe_budget(std::size_t) noexcept { return true; }
+void give_pipe_budget(std::size_t) noexcept {}
+
 }  // namespace pipekit::detail

@@ -7,6 +7,7 @@
 #include "pipekit/error.hpp"
 #include "pipekit/pipe.hpp"
 #include "sys/pipe_capacity.hpp"
+#include "sys/stream_access.hpp"
 
 namespace pipekit {
 
@@ -43,15 +44,25 @@ pipe_pair make_pipe(const pipe_options& options, std::error_code& ec) noexcept {
   }
   handle r{fds[0]};
   handle w{fds[1]};
+  std::size_t budget = 0;
   if (options.capacity != 0) {
     std::error_code cap_ec;
-    detail::set_pipe_capacity(w.get(), options.capacity, cap_ec);
-    if (cap_ec && options.require_capacity) {
-      ec = cap_ec;
-      return {};
+    if (options.require_capacity) {
+      detail::set_pipe_capacity(w.get(), options.capacity, cap_ec);
+      if (cap_ec) {
+        ec = cap_ec;
+        return {};
+      }
+    } else if (detail::take_pipe_budget(options.capacity)) {
+      const std::size_t got = detail::set_pipe_capacity(w.get(), options.capacity, cap_ec);
+      // Keep the budget only for what the OS actually granted.
+      budget = cap_ec ? 0 : got;
+      detail::give_pipe_budget(options.capacity);
+      if (budget != 0 && !detail::take_pipe_budget(budget)) budget = 0;
     }
   }
   pipe_pair p{handle_stream{std::move(r)}, handle_stream{std::move(w)}};
+  detail::stream_access::set_pipe_budget(p.write_end, budget);
   if (options.nonblocking_read) p.read_end.set_nonblocking(true, ec);
   if (!ec && options.nonblocking_write) p.write_end.set_nonblocking(true, ec);
   if (ec) return {};

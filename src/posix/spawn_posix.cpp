@@ -23,6 +23,7 @@
 #include "posix/child_setup.hpp"
 #include "sys/io.hpp"
 #include "sys/spawn.hpp"
+#include "sys/stream_access.hpp"
 
 extern char** environ;
 
@@ -230,6 +231,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
           parent_side[0] = std::move(p.write_end);
         } else {
           source[static_cast<std::size_t>(i)] = p.write_end.native();
+          stream_access::move_pipe_budget(p.write_end, p.read_end);
           child_side.push_back(p.write_end.release_handle());
           parent_side[static_cast<std::size_t>(i)] = std::move(p.read_end);
         }
