@@ -39,6 +39,7 @@ std::size_t stream::read_some(std::span<std::byte> buf, deadline until, std::err
     wait_first = false;
     const std::size_t n = do_read_some(buf, ec);
     if (!would_block(ec)) return n;
+    ec.clear();
     if (!do_wait(readiness::read, until, ec)) {
       if (!ec) ec = std::make_error_code(std::errc::timed_out);
       return 0;
@@ -65,6 +66,7 @@ std::size_t stream::write_some(std::span<const std::byte> data, deadline until, 
       ec.clear();
       const std::size_t n = do_write_some(data, ec);
       if (!would_block(ec)) return n;
+      ec.clear();
       if (!do_wait(readiness::write, until, ec)) return 0;
     }
   }
