@@ -124,7 +124,13 @@ class terminal_lease {
   [[nodiscard]] bool possible() const noexcept { return possible_; }
 
   void give_to(process& p) {
-    if (!possible_ || ::tcgetpgrp(STDIN_FILENO) != ::getpgrp()) return;  // we were put in the background
+    if (!possible_) return;
+    // command::foreground() made the command take it before it started.
+    if (::tcgetpgrp(STDIN_FILENO) == p.group_id()) {
+      lent_ = true;
+      return;
+    }
+    if (::tcgetpgrp(STDIN_FILENO) != ::getpgrp()) return;  // we were put in the background
     if (::tcsetpgrp(STDIN_FILENO, p.group_id()) != 0) return;
     lent_ = true;
     // It may have touched the terminal before it was its own, and been
@@ -354,7 +360,9 @@ int run_command(const run_options& o) {
 
   process p;
   try {
-    p = make_command(o).spawn();
+    command cmd = make_command(o);
+    if (lease && lease->possible()) cmd.foreground();
+    p = cmd.spawn();
   } catch (const spawn_error& e) {
     raw.reset();
     fmt::print(stderr, "pipekit: {}\n", e.what());
@@ -402,12 +410,8 @@ int run_command(const run_options& o) {
             if (lease && lease->possible() && has_stopped(p)) lease->command_stopped(p);
           } else if (sig == SIGWINCH) {
             // The terminal driver then sends SIGWINCH to the command itself.
-            if (const auto size = our_window_size()) {
-              struct winsize ws{};
-              ws.ws_row = size->rows;
-              ws.ws_col = size->columns;
-              ::ioctl(p.terminal().native(), TIOCSWINSZ, &ws);
-            }
+            std::error_code ignored;
+            if (const auto size = our_window_size()) p.resize_terminal(*size, ignored);
           } else {
             // Not yet reaped (try_wait above), so the group id is still ours.
             std::error_code ignored;

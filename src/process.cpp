@@ -86,6 +86,10 @@ command& command::pty_size(terminal_size size) {
   pty_size_ = size;
   return *this;
 }
+command& command::foreground(bool on) {
+  foreground_ = on;
+  return *this;
+}
 command& command::when_destroyed(on_destroy action) {
   on_destroy_ = action;
   return *this;
@@ -133,6 +137,7 @@ process::process(process&& other) noexcept
       out_(std::move(other.out_)),
       err_(std::move(other.err_)),
       pty_(std::move(other.pty_)),
+      foreground_tty_(std::move(other.foreground_tty_)),
       status_(std::exchange(other.status_, std::nullopt)),
       on_destroy_(other.on_destroy_) {}
 
@@ -146,6 +151,7 @@ process& process::operator=(process&& other) noexcept {
     out_ = std::move(other.out_);
     err_ = std::move(other.err_);
     pty_ = std::move(other.pty_);
+    foreground_tty_ = std::move(other.foreground_tty_);
     status_ = std::exchange(other.status_, std::nullopt);
     on_destroy_ = other.on_destroy_;
   }
@@ -169,13 +175,38 @@ void process::destroy() noexcept {
       detail::reap(pid_, true, ignored);
     }
   }
+  reaped();
   pidfd_.close(ignored);
   pid_ = 0;
   pgid_ = 0;
 }
 
+void process::reaped() noexcept {
+  if (foreground_tty_) {
+    detail::reclaim_terminal(foreground_tty_.get());
+    std::error_code ignored;
+    foreground_tty_.close(ignored);
+  }
+}
+
+void process::resize_terminal(terminal_size size) {
+  std::error_code ec;
+  resize_terminal(size, ec);
+  detail::throw_if(ec, "resize_terminal");
+}
+
+void process::resize_terminal(terminal_size size, std::error_code& ec) noexcept {
+  ec.clear();
+  if (!pty_.is_open()) {
+    ec = make_error_code(errc::invalid_argument);
+    return;
+  }
+  detail::resize_pty(pty_.native(), size, ec);
+}
+
 void process::detach() noexcept {
   std::error_code ignored;
+  foreground_tty_.close(ignored);
   pidfd_.close(ignored);
   pid_ = 0;
   pgid_ = 0;
@@ -209,6 +240,7 @@ std::optional<exit_status> process::wait_until(deadline until, std::error_code& 
   }
   if (!detail::wait_exited(pid_, pidfd_.get(), until, ec)) return std::nullopt;
   status_ = detail::reap(pid_, true, ec);
+  if (status_) reaped();
   return status_;
 }
 
@@ -227,6 +259,7 @@ std::optional<exit_status> process::try_wait(std::error_code& ec) noexcept {
     return std::nullopt;
   }
   status_ = detail::reap(pid_, false, ec);
+  if (status_) reaped();
   return status_;
 }
 
@@ -278,6 +311,9 @@ exit_status process::terminate(std::chrono::milliseconds grace, std::error_code&
   }
   std::error_code ignored;  // ESRCH: already gone, which is what we want
   signal_group(detail::terminate_signal(), ignored);
+  // A stopped member (Ctrl-Z, or SIGTTIN in the background) cannot act on
+  // SIGTERM until continued; timeout(1) does the same.
+  if (const int cont = detail::continue_signal(); cont != 0) signal_group(cont, ignored);
   const bool exited = detail::wait_exited(pid_, pidfd_.get(), after(grace), ec);
   if (ec) return exit_status::exited(-1);
   // Whether or not the leader obeyed, sweep the group while the leader is
@@ -286,6 +322,7 @@ exit_status process::terminate(std::chrono::milliseconds grace, std::error_code&
   if (pgid_ > 0) detail::send_signal_to_group(pgid_, detail::kill_signal(), ignored);
   else if (!exited) detail::send_signal_to(pid_, detail::kill_signal(), ignored);
   status_ = detail::reap(pid_, true, ec);
+  if (status_) reaped();
   return status_.value_or(exit_status::exited(-1));
 }
 

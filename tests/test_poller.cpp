@@ -1,5 +1,6 @@
 #include "pipekit/poller.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -90,6 +91,30 @@ TEST_P(poller_backends, many_pipes_each_reported_once_with_its_own_token) {
   const std::size_t n = p.wait(ev, pipekit::after(std::chrono::seconds(5)));
   ASSERT_EQ(n, 67u);
   for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(ev[i].token % 3, 0u);
+}
+
+TEST_P(poller_backends, regular_files_and_dev_null_are_always_ready) {
+  // epoll refuses them (EPERM); both backends report them ready like poll().
+  pipekit::poller p(GetParam());
+  pipekit::handle null_in{::open("/dev/null", O_RDONLY | O_CLOEXEC)};
+  pipekit::handle file{::open("/proc/self/exe", O_RDONLY | O_CLOEXEC)};
+  auto [r, w] = pipekit::make_pipe();
+  p.add(null_in.get(), pipekit::events::readable, 1);
+  p.add(file.get(), pipekit::events::readable, 2);
+  p.add(r.native(), pipekit::events::readable, 3);
+  EXPECT_EQ(p.size(), 3u);
+  pipekit::poll_event ev[4];
+  const auto start = pipekit::clock::now();
+  ASSERT_EQ(p.wait(ev, pipekit::after(std::chrono::seconds(10))), 2u);
+  EXPECT_LT(pipekit::clock::now() - start, std::chrono::seconds(5));  // did not sleep to the deadline
+  EXPECT_EQ(ev[0].token + ev[1].token, 3u);
+  w.write_all("x");
+  EXPECT_EQ(p.wait(ev, pipekit::after(std::chrono::seconds(10))), 3u);
+  p.modify(file.get(), pipekit::events::none, 2);
+  p.remove(null_in.get());
+  EXPECT_EQ(p.wait(ev, pipekit::after(std::chrono::seconds(10))), 1u);
+  EXPECT_EQ(ev[0].token, 3u);
+  EXPECT_EQ(p.size(), 2u);
 }
 
 INSTANTIATE_TEST_SUITE_P(all, poller_backends,

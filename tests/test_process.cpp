@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -17,6 +18,7 @@
 
 #include "pipekit/error.hpp"
 #include "pipekit/pipe.hpp"
+#include "pipekit/poller.hpp"
 
 namespace {
 
@@ -484,6 +486,46 @@ TEST(process, child_gets_default_sigpipe_even_when_the_parent_ignores_it) {
   const auto s = p.wait();
   ::sigaction(SIGPIPE, &old, nullptr);
   EXPECT_EQ(s.signal(), SIGPIPE);
+}
+
+TEST(process, terminate_continues_a_stopped_group_so_sigterm_acts_at_once) {
+  auto p = child({"sleep", "60000"}).spawn();
+  p.signal_group(SIGSTOP);
+  // Without SIGCONT the stopped child could not act on SIGTERM and would
+  // die of SIGKILL after the grace period instead.
+  const auto s = p.terminate(30s);
+  EXPECT_EQ(s.signal(), SIGTERM);
+}
+
+TEST(process, exit_handle_turns_readable_when_the_child_exits) {
+  auto cmd = child({"sleep", "100"});
+  auto p = cmd.spawn();
+  ASSERT_NE(p.exit_handle(), pipekit::invalid_native_handle);
+  pipekit::poller poll;
+  poll.add(p.exit_handle(), pipekit::events::readable, 9);
+  pipekit::poll_event ev[1];
+  ASSERT_EQ(poll.wait(ev, pipekit::after(10s)), 1u);
+  EXPECT_EQ(ev[0].token, 9u);
+  EXPECT_TRUE(p.try_wait().has_value());  // exited, and reaping does not block
+}
+
+TEST(process, resize_terminal_sets_the_window_size_of_the_pty) {
+  auto cmd = child({"sleep", "60000"});
+  cmd.set_stdin(pipekit::stdio::pty()).pty_size({30, 100});
+  auto p = cmd.spawn();
+  struct winsize ws{};
+  ASSERT_EQ(::ioctl(p.terminal().native(), TIOCGWINSZ, &ws), 0);
+  EXPECT_EQ(ws.ws_row, 30);
+  EXPECT_EQ(ws.ws_col, 100);
+  p.resize_terminal({50, 132});
+  ASSERT_EQ(::ioctl(p.terminal().native(), TIOCGWINSZ, &ws), 0);
+  EXPECT_EQ(ws.ws_row, 50);
+  EXPECT_EQ(ws.ws_col, 132);
+  p.terminate(1s);
+  auto no_pty = child({"exit", "0"}).spawn();
+  std::error_code ec;
+  no_pty.resize_terminal({1, 1}, ec);
+  EXPECT_EQ(ec, pipekit::errc::invalid_argument);
 }
 
 TEST(process, run_collects_output_and_status) {

@@ -10,10 +10,12 @@ namespace pipekit {
 
 struct system_limits {
   std::uint64_t pipe_default_capacity = 0;  // a new pipe's buffer, bytes
-  std::optional<std::uint64_t> pipe_max_capacity;  // most an unprivileged user may set
+  std::optional<std::uint64_t> pipe_max_capacity;  // most an unprivileged user may set; nullopt: unknown
   std::uint64_t pipe_atomic_write = 0;      // PIPE_BUF
-  std::optional<std::uint64_t> pipe_user_pages_soft;  // per-user pipe pages before new pipes shrink
-  std::optional<std::uint64_t> pipe_user_pages_hard;  // per-user pipe pages before F_SETPIPE_SZ fails
+  // Per-user pipe pages before new pipes shrink (soft) and before enlarging
+  // fails (hard); nullopt: no limit, or not a Linux system.
+  std::optional<std::uint64_t> pipe_user_pages_soft;
+  std::optional<std::uint64_t> pipe_user_pages_hard;
   std::optional<std::uint64_t> descriptors_soft;  // nullopt: unlimited
   std::optional<std::uint64_t> descriptors_hard;
   std::optional<std::uint64_t> processes_soft;

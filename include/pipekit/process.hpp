@@ -121,6 +121,13 @@ class command {
   // Linux: the child gets SIGKILL when the thread that spawned it exits.
   command& kill_on_parent_death(bool on = true);
   command& pty_size(terminal_size size);
+  // When the parent is the foreground job of a terminal, the child's new
+  // process group takes the terminal before the program starts (as a shell's
+  // foreground job does), so the program can read it and Ctrl-C/Ctrl-Z reach
+  // it directly. The terminal returns to the parent's group when the process
+  // is reaped. Ignored when there is no such terminal or with
+  // process_group::inherit / new_session.
+  command& foreground(bool on = true);
   command& when_destroyed(on_destroy action);
 
   [[nodiscard]] process spawn() const;
@@ -142,6 +149,7 @@ class command {
   [[nodiscard]] process_group group_setting() const noexcept { return group_; }
   [[nodiscard]] bool kills_on_parent_death() const noexcept { return kill_on_parent_death_; }
   [[nodiscard]] terminal_size pty_dimensions() const noexcept { return pty_size_; }
+  [[nodiscard]] bool takes_foreground() const noexcept { return foreground_; }
   [[nodiscard]] on_destroy destroy_action() const noexcept { return on_destroy_; }
 
  private:
@@ -155,6 +163,7 @@ class command {
   std::vector<std::pair<native_handle_type, int>> passed_;
   process_group group_ = process_group::new_group;
   bool kill_on_parent_death_ = false;
+  bool foreground_ = false;
   terminal_size pty_size_{};
   on_destroy on_destroy_ = on_destroy::kill;
 };
@@ -228,6 +237,14 @@ class process {
   [[nodiscard]] handle_stream& out() noexcept { return out_; }
   [[nodiscard]] handle_stream& err() noexcept { return err_; }
   [[nodiscard]] handle_stream& terminal() noexcept { return pty_; }
+  // Sets the window size the child sees on its pseudo-terminal (SIGWINCH).
+  void resize_terminal(terminal_size size);
+  void resize_terminal(terminal_size size, std::error_code& ec) noexcept;
+
+  // A handle that turns readable when the process exits (a pidfd on Linux),
+  // for waiting on exit and I/O with one poller; invalid_native_handle where
+  // the system has none. The process still has to be reaped with a wait.
+  [[nodiscard]] native_handle_type exit_handle() const noexcept { return pidfd_.get(); }
 
   exit_status wait();
   exit_status wait(std::error_code& ec) noexcept;
@@ -269,11 +286,13 @@ class process {
   friend class command;
   friend struct process_access;
   void destroy() noexcept;
+  void reaped() noexcept;  // gives back a terminal the child took (foreground)
 
   int pid_ = 0;
   int pgid_ = 0;
   handle pidfd_;  // Linux: a pidfd, so waits can poll without races; else invalid
   handle_stream in_, out_, err_, pty_;
+  handle foreground_tty_;  // the terminal the child's group took, given back when reaped
   std::optional<exit_status> status_;
   on_destroy on_destroy_ = on_destroy::kill;
 };

@@ -40,12 +40,37 @@ class epoll_poller final : public poller_impl {
 
   void add(native_handle_type h, events interest, std::uint64_t token, std::error_code& ec) noexcept override {
     ctl(EPOLL_CTL_ADD, h, interest, token, ec);
+    if (ec == std::errc::operation_not_permitted) {
+      // epoll refuses regular files and /dev/null (EPERM); poll() reports
+      // them always ready, and so do we.
+      ec.clear();
+      try {
+        if (find_always_ready(h) != always_ready_.end()) {
+          ec = system_error_code(EEXIST);
+          return;
+        }
+        always_ready_.push_back({h, interest, token});
+      } catch (...) {
+        ec = std::make_error_code(std::errc::not_enough_memory);
+        return;
+      }
+    }
     if (!ec) ++count_;
   }
   void modify(native_handle_type h, events interest, std::uint64_t token, std::error_code& ec) noexcept override {
+    if (const auto it = find_always_ready(h); it != always_ready_.end()) {
+      it->interest = interest;
+      it->token = token;
+      return;
+    }
     ctl(EPOLL_CTL_MOD, h, interest, token, ec);
   }
   void remove(native_handle_type h, std::error_code& ec) noexcept override {
+    if (const auto it = find_always_ready(h); it != always_ready_.end()) {
+      always_ready_.erase(it);
+      --count_;
+      return;
+    }
     if (::epoll_ctl(ep_.get(), EPOLL_CTL_DEL, h, nullptr) != 0) {
       ec = system_error_code(errno);
       return;
@@ -71,15 +96,20 @@ class epoll_poller final : public poller_impl {
     }
     epoll_event* evs = events_.data();
     const int max = static_cast<int>(room);
+    // Always-ready handles with interest make the wait a non-blocking check.
+    std::size_t ready_now = 0;
+    for (const auto& a : always_ready_)
+      if (a.interest != events::none && ready_now < out.size()) out[ready_now++] = poll_event{a.token, a.interest};
     for (;;) {
-      const int n = ::epoll_wait(ep_.get(), evs, max, timeout_ms(until));
+      const int n = ::epoll_wait(ep_.get(), evs, std::min(max, static_cast<int>(out.size() - ready_now) + 1),
+                                 ready_now != 0 ? 0 : timeout_ms(until));
       if (n < 0) {
         if (errno == EINTR) continue;
         ec = system_error_code(errno);
         return 0;
       }
-      if (n == 0 && clock::now() < until && until != no_deadline) continue;  // woke a little early
-      std::size_t filled = 0;
+      if (n == 0 && ready_now == 0 && clock::now() < until && until != no_deadline) continue;  // woke early
+      std::size_t filled = ready_now;
       for (int i = 0; i < n; ++i) {
         if (evs[i].data.u64 == wake_token) {
           std::uint64_t v;
@@ -120,9 +150,19 @@ class epoll_poller final : public poller_impl {
   }
 
   handle ep_;
+  struct always_ready {
+    native_handle_type h;
+    events interest;
+    std::uint64_t token;
+  };
+  std::vector<always_ready>::iterator find_always_ready(native_handle_type h) noexcept {
+    return std::find_if(always_ready_.begin(), always_ready_.end(), [h](const always_ready& a) { return a.h == h; });
+  }
+
   handle wake_fd_;
   std::size_t count_ = 0;
   std::vector<epoll_event> events_;
+  std::vector<always_ready> always_ready_;  // handles epoll cannot watch
 };
 
 }  // namespace

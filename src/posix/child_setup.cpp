@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -60,6 +61,10 @@ __attribute__((no_sanitize("address", "undefined"))) child_failure run_child(con
     if (::setsid() < 0) return {child_stage::session, errno};
   } else if (plan.new_group) {
     if (::setpgid(0, 0) != 0) return {child_stage::group, errno};
+    // Every signal is still blocked here, so taking the terminal from the
+    // background does not stop us with SIGTTOU.
+    if (plan.foreground_tty >= 0 && ::tcsetpgrp(plan.foreground_tty, ::getpid()) != 0)
+      return {child_stage::foreground, errno};
   }
 
 #if defined(__linux__)
@@ -113,6 +118,7 @@ const char* stage_name(child_stage s) noexcept {
     case child_stage::none: return "none";
     case child_stage::session: return "setsid";
     case child_stage::group: return "setpgid";
+    case child_stage::foreground: return "tcsetpgrp";
     case child_stage::parent_death: return "prctl";
     case child_stage::dup: return "dup";
     case child_stage::close: return "close";

@@ -27,13 +27,14 @@ struct child_plan {
   bool new_group = false;
   bool new_session = false;
   int controlling_tty = -1;  // target descriptor to make the controlling terminal
+  int foreground_tty = -1;   // a descriptor of the parent's terminal for the new group to take
   bool parent_death_signal = false;
   pid_t parent_pid = 0;
   int keep_open = -1;  // one more descriptor to leave open (the fork launcher's report pipe)
 };
 
 // Stages reported with the errno when the child fails before exec.
-enum class child_stage : int { none = 0, session, group, parent_death, dup, close, chdir, tty, exec };
+enum class child_stage : int { none = 0, session, group, foreground, parent_death, dup, close, chdir, tty, exec };
 
 struct child_failure {
   child_stage stage;

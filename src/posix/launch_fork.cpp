@@ -3,6 +3,8 @@
 // clone(CLONE_VM) is unavailable, and in ThreadSanitizer builds, whose
 // runtime cannot follow a child that shares the parent's memory.
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,9 +21,17 @@ launch_result launch_child(const child_plan& plan) noexcept {
     result.launch_error = errno;
     return result;
   }
+  // As in the clone launcher: no handler of ours may run in the child before
+  // run_child resets dispositions, and tcsetpgrp must not stop it.
+  sigset_t all;
+  sigset_t old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
   const pid_t pid = ::fork();
+  const int fork_errno = errno;
+  if (pid != 0) pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) {
-    result.launch_error = errno;
+    result.launch_error = fork_errno;
     ::close(report[0]);
     ::close(report[1]);
     return result;

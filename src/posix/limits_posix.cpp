@@ -48,8 +48,11 @@ system_limits query_limits(std::error_code& ec) noexcept try {
   l.pipe_default_capacity = pipe_capacity(p.read_end.native(), cap_ec);
   if (cap_ec) l.pipe_default_capacity = 0;
   l.pipe_max_capacity = read_proc_number("/proc/sys/fs/pipe-max-size");
+  // 0 in these files means "no limit".
   l.pipe_user_pages_soft = read_proc_number("/proc/sys/fs/pipe-user-pages-soft");
+  if (l.pipe_user_pages_soft == 0u) l.pipe_user_pages_soft.reset();
   l.pipe_user_pages_hard = read_proc_number("/proc/sys/fs/pipe-user-pages-hard");
+  if (l.pipe_user_pages_hard == 0u) l.pipe_user_pages_hard.reset();
   read_rlimit(RLIMIT_NOFILE, l.descriptors_soft, l.descriptors_hard);
   read_rlimit(RLIMIT_NPROC, l.processes_soft, l.processes_hard);
   return l;

@@ -2,6 +2,7 @@
 // environment, the program path, the standard streams, the pty), then one
 // launch_child() call, then the parent's side of the result.
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,6 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <poll.h>
 #include <thread>
 
 #include "pipekit/error.hpp"
@@ -32,7 +32,7 @@ namespace pipekit {
 // Lets the platform code fill in a process's private state.
 struct process_access {
   static process make(int pid, int pgid, handle pidfd, handle_stream in, handle_stream out, handle_stream err,
-                      handle_stream pty, on_destroy action) {
+                      handle_stream pty, handle foreground_tty, on_destroy action) {
     process p;
     p.pid_ = pid;
     p.pgid_ = pgid;
@@ -41,6 +41,7 @@ struct process_access {
     p.out_ = std::move(out);
     p.err_ = std::move(err);
     p.pty_ = std::move(pty);
+    p.foreground_tty_ = std::move(foreground_tty);
     p.on_destroy_ = action;
     return p;
   }
@@ -152,10 +153,8 @@ pty_pair open_pty(terminal_size size, std::error_code& ec) {
     ec = system_error_code(errno);
     return {};
   }
-  struct winsize ws{};
-  ws.ws_row = size.rows;
-  ws.ws_col = size.columns;
-  ::ioctl(p.master.get(), TIOCSWINSZ, &ws);
+  resize_pty(p.master.get(), size, ec);
+  if (ec) return {};
   return p;
 }
 
@@ -305,6 +304,16 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   plan.parent_death_signal = cmd.kills_on_parent_death();
   plan.parent_pid = ::getpid();
 
+  // The parent's terminal, when the child's new group is to take it.
+  handle foreground_tty;
+  if (cmd.takes_foreground() && plan.new_group && !plan.new_session) {
+    foreground_tty = handle{::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)};
+    if (foreground_tty && ::tcgetpgrp(foreground_tty.get()) == ::getpgrp())
+      plan.foreground_tty = foreground_tty.get();
+    else
+      foreground_tty = handle{};
+  }
+
   const launch_result r = launch_child(plan);
   if (r.launch_error != 0) {
     ec = system_error_code(r.launch_error);
@@ -320,7 +329,8 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   handle_stream pty_master;
   if (wants_pty) pty_master = handle_stream{std::move(pty.master)};
   return process_access::make(r.pid, pgid, handle{r.pidfd}, std::move(parent_side[0]), std::move(parent_side[1]),
-                              std::move(parent_side[2]), std::move(pty_master), cmd.destroy_action());
+                              std::move(parent_side[2]), std::move(pty_master), std::move(foreground_tty),
+                              cmd.destroy_action());
 } catch (const std::bad_alloc&) {
   ec = std::make_error_code(std::errc::not_enough_memory);
   why = {"alloc", ""};
@@ -374,6 +384,25 @@ void send_signal_to_group(int pgid, int sig, std::error_code& ec) noexcept {
 
 int terminate_signal() noexcept { return SIGTERM; }
 int kill_signal() noexcept { return SIGKILL; }
+int continue_signal() noexcept { return SIGCONT; }
+
+void reclaim_terminal(native_handle_type tty) noexcept {
+  // We are in the background now: tcsetpgrp would raise SIGTTOU.
+  sigset_t ttou;
+  sigset_t old;
+  sigemptyset(&ttou);
+  sigaddset(&ttou, SIGTTOU);
+  pthread_sigmask(SIG_BLOCK, &ttou, &old);
+  ::tcsetpgrp(tty, ::getpgrp());
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+void resize_pty(native_handle_type master, terminal_size size, std::error_code& ec) noexcept {
+  struct winsize ws{};
+  ws.ws_row = size.rows;
+  ws.ws_col = size.columns;
+  if (::ioctl(master, TIOCSWINSZ, &ws) != 0) ec = system_error_code(errno);
+}
 
 std::string signal_name(int sig) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))

@@ -33,6 +33,13 @@ void send_signal_to_group(int pgid, int sig, std::error_code& ec) noexcept;
 // The platform's "terminate" and "kill" signals (SIGTERM, SIGKILL).
 int terminate_signal() noexcept;
 int kill_signal() noexcept;
+int continue_signal() noexcept;  // SIGCONT, or 0 where there is none
+
+// Makes the caller's process group the foreground of terminal `tty` again.
+void reclaim_terminal(native_handle_type tty) noexcept;
+
+// Sets the window size of a pseudo-terminal master.
+void resize_pty(native_handle_type master, terminal_size size, std::error_code& ec) noexcept;
 
 // The name of a signal ("SIGKILL"), or "" if unknown.
 std::string signal_name(int sig);
