@@ -334,53 +334,42 @@ bool would_block(const std::error_code& ec) {
   return ec == std::errc::operation_would_block || ec == std::errc::resource_unavailable_try_again;
 }
 
-// Collects one output stream: into a list of chunks joined once at the end
-// (one copy, no zero-filling), or line by line into a callback.
+// Collects one output stream, into the result string or line by line into a
+// callback. Reads land in one reused scratch buffer (not zero-filled), then
+// are appended: fresh 1 MiB chunks per call cost more in page faults than
+// the append's copy (measured: bench/bench_communicate.cpp).
 class output_sink {
  public:
   explicit output_sink(const std::function<void(std::string_view)>* on_line) : on_line_(on_line) {}
 
   std::span<std::byte> space() {
-    if (chunks_.empty() || used_ == chunk_size) {
-      chunks_.push_back(std::make_unique<char[]>(chunk_size));
-      used_ = 0;
-    }
-    return std::as_writable_bytes(std::span(chunks_.back().get() + used_, chunk_size - used_));
+    if (!scratch_) scratch_ = std::make_unique_for_overwrite<char[]>(scratch_size);
+    return std::as_writable_bytes(std::span(scratch_.get(), scratch_size));
   }
 
-  void commit(std::size_t n) {
-    if (line_mode()) {
-      pending_.append(chunks_.back().get() + used_, n);
-      std::size_t start = 0;
-      for (std::size_t nl; (nl = pending_.find('\n', start)) != std::string::npos; start = nl + 1)
-        (*on_line_)(std::string_view(pending_).substr(start, nl - start));
-      pending_.erase(0, start);
-      return;  // the chunk is reused: line mode keeps nothing
-    }
-    used_ += n;
-    total_ += n;
-  }
-
-  void finish(std::string& out) {
-    if (line_mode()) {
-      if (!pending_.empty()) (*on_line_)(pending_);
-      pending_.clear();
+  void commit(std::size_t n, std::string& out) {
+    if (!line_mode()) {
+      out.append(scratch_.get(), n);
       return;
     }
-    out.reserve(out.size() + total_);
-    for (std::size_t i = 0; i < chunks_.size(); ++i)
-      out.append(chunks_[i].get(), i + 1 == chunks_.size() ? used_ : chunk_size);
-    chunks_.clear();
-    total_ = used_ = 0;
+    pending_.append(scratch_.get(), n);
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = pending_.find('\n', start)) != std::string::npos; start = nl + 1)
+      (*on_line_)(std::string_view(pending_).substr(start, nl - start));
+    pending_.erase(0, start);
+  }
+
+  // End of stream: a last line without '\n' is still a line.
+  void finish() {
+    if (line_mode() && !pending_.empty()) (*on_line_)(pending_);
+    pending_.clear();
   }
 
  private:
   bool line_mode() const { return on_line_ != nullptr && *on_line_; }
-  static constexpr std::size_t chunk_size = std::size_t{1} << 20;
+  static constexpr std::size_t scratch_size = std::size_t{1} << 20;
   const std::function<void(std::string_view)>* on_line_;
-  std::vector<std::unique_ptr<char[]>> chunks_;
-  std::size_t used_ = 0;
-  std::size_t total_ = 0;
+  std::unique_ptr<char[]> scratch_;
   std::string pending_;
 };
 
@@ -409,6 +398,7 @@ communicate_result process::communicate(const communicate_options& options, std:
   output_sink out_sink(&options.on_stdout_line);
   output_sink err_sink(&options.on_stderr_line);
   std::array<output_sink*, 3> sinks{nullptr, &out_sink, &err_sink};
+  std::array<std::string*, 3> targets{nullptr, &result.out, &result.err};
 
   poller p(poller_backend::automatic, ec);
   if (ec) return result;
@@ -479,13 +469,13 @@ communicate_result process::communicate(const communicate_options& options, std:
             finish_stream(t);
             break;
           }
-          sinks[t]->commit(got);
+          sinks[t]->commit(got, *targets[t]);
         }
       }
     }
   }
-  out_sink.finish(result.out);
-  err_sink.finish(result.err);
+  out_sink.finish();
+  err_sink.finish();
   return result;
 }
 

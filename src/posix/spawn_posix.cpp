@@ -103,9 +103,9 @@ std::string resolve_program(const std::string& name, const std::vector<std::stri
   std::size_t start = 0;
   for (;;) {
     const std::size_t end = path_var.find(':', start);
-    std::string dir = path_var.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    if (dir.empty()) dir = ".";
-    std::string candidate = dir + "/" + name;
+    // An empty PATH entry means the current directory.
+    const std::string dir = path_var.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
     int e = 0;
     if (is_executable_file(candidate, e)) return candidate;
     if (e == EACCES && first_err == ENOENT) first_err = EACCES;
