@@ -45,7 +45,7 @@ constexpr std::size_t mib = std::size_t{1} << 20;
 // least 16,384 of them (4 KiB pages), and how many more is where
 // implementations differ.
 double minor_faults() {
-  struct rusage u{};
+  struct rusage u {};
   ::getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_minflt);
 }

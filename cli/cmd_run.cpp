@@ -163,7 +163,7 @@ class terminal_lease {
  private:
   bool possible_ = false;
   bool lent_ = false;
-  struct termios modes_{};
+  struct termios modes_ {};
 };
 
 // pipekit's wait functions report exits only; stops come from waitid().
@@ -175,7 +175,7 @@ bool has_stopped(const process& p) {
 
 std::optional<terminal_size> our_window_size() {
   for (const int fd : {STDIN_FILENO, STDOUT_FILENO}) {
-    struct winsize ws{};
+    struct winsize ws {};
     if (::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0) return terminal_size{ws.ws_row, ws.ws_col};
   }
   return std::nullopt;
@@ -199,7 +199,7 @@ class raw_mode {
 
  private:
   bool active_ = false;
-  struct termios saved_{};
+  struct termios saved_ {};
 };
 
 // ---- --pty: copying between our stdio and the command's terminal -----------

@@ -335,7 +335,7 @@ constexpr std::array sections{
 };
 
 int run_tour() {
-  struct utsname u{};
+  struct utsname u {};
   const std::string machine =
       ::uname(&u) == 0 ? fmt::format("{} {} {}", u.sysname, u.release, u.machine) : std::string("this machine");
   fmt::print("pipekit {} tour on {}\n", pipekit::version, machine);

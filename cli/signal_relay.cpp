@@ -38,11 +38,11 @@ signal_relay::signal_relay(const std::vector<int>& signals) {
   pipe_ = make_pipe(o);
   relay_fd = pipe_.write_end.native();
   for (const int sig : signals) {
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = relay_signal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
-    struct sigaction old{};
+    struct sigaction old {};
     if (::sigaction(sig, &sa, &old) != 0) {
       const int err = errno;
       restore();

@@ -441,10 +441,9 @@ communicate_result process::communicate(const communicate_options& options, std:
       const std::uint64_t t = evs[i].token;
       if (t == tok_in) {
         std::error_code wec;
-        const std::size_t w = in_.write_some(
-            std::as_bytes(std::span(options.input.data() + result.input_written,
-                                    options.input.size() - result.input_written)),
-            wec);
+        const std::size_t w = in_.write_some(std::as_bytes(std::span(options.input.data() + result.input_written,
+                                                                     options.input.size() - result.input_written)),
+                                             wec);
         result.input_written += w;
         if (wec == std::errc::broken_pipe) {
           // The child stopped reading (like `head -1`): not an error, as in

@@ -147,8 +147,7 @@ std::string stream::read_to_end(deadline until, std::error_code& ec) {
   std::size_t used = 0;
   for (;;) {
     if (out.size() - used < 16384) out.resize(std::max<std::size_t>(65536, out.size() * 2));
-    const std::size_t n =
-        read_some(std::as_writable_bytes(std::span(out.data() + used, out.size() - used)), until, ec);
+    const std::size_t n = read_some(std::as_writable_bytes(std::span(out.data() + used, out.size() - used)), until, ec);
     if (ec || n == 0) break;
     used += n;
   }

@@ -1,8 +1,8 @@
-#include "pipekit/limits.hpp"
-
 #include <gtest/gtest.h>
 #include <limits.h>
 #include <sys/resource.h>
+
+#include "pipekit/limits.hpp"
 
 namespace {
 
@@ -12,7 +12,7 @@ TEST(limits, match_what_the_system_reports) {
   EXPECT_EQ(l.pipe_default_capacity, 65536u);  // Linux's default: 16 pages
   ASSERT_TRUE(l.pipe_max_capacity.has_value());
   EXPECT_GE(*l.pipe_max_capacity, l.pipe_default_capacity);
-  struct rlimit rl{};
+  struct rlimit rl {};
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &rl), 0);
   if (rl.rlim_cur == RLIM_INFINITY) EXPECT_FALSE(l.descriptors_soft.has_value());
   else EXPECT_EQ(l.descriptors_soft, rl.rlim_cur);

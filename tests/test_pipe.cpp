@@ -1,11 +1,8 @@
-#include "pipekit/pipe.hpp"
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <unistd.h>
-
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <fstream>
@@ -13,6 +10,7 @@
 #include <vector>
 
 #include "pipekit/error.hpp"
+#include "pipekit/pipe.hpp"
 
 namespace {
 
@@ -115,7 +113,7 @@ TEST(pipe, default_enlargement_stays_within_half_the_per_user_budget) {
 TEST(pipe, atomic_write_size_is_pipe_buf) { EXPECT_EQ(pipekit::pipe_atomic_write_size(), 4096u); }
 
 TEST(pipe, write_without_reader_gives_broken_pipe_and_keeps_sigpipe_disposition) {
-  struct sigaction before{};
+  struct sigaction before {};
   ASSERT_EQ(::sigaction(SIGPIPE, nullptr, &before), 0);
   ASSERT_EQ(before.sa_handler, SIG_DFL);  // the default action would kill us
   auto [r, w] = pipekit::make_pipe();
@@ -125,7 +123,7 @@ TEST(pipe, write_without_reader_gives_broken_pipe_and_keeps_sigpipe_disposition)
   EXPECT_EQ(n, 0u);
   EXPECT_TRUE(ec == std::errc::broken_pipe) << ec.message();
   EXPECT_THROW(w.write_all("again"), std::system_error);
-  struct sigaction after{};
+  struct sigaction after {};
   ASSERT_EQ(::sigaction(SIGPIPE, nullptr, &after), 0);
   EXPECT_EQ(after.sa_handler, SIG_DFL);
   // Nothing left pending either: unblocking SIGPIPE must not kill us later.
@@ -151,7 +149,7 @@ TEST(pipe, broken_pipe_leaves_a_blocked_sigpipe_pending_as_the_kernel_would) {
   sigset_t pending;
   sigpending(&pending);
   EXPECT_TRUE(sigismember(&pending, SIGPIPE));
-  const struct timespec zero{};
+  const struct timespec zero {};
   sigtimedwait(&pipe_only, nullptr, &zero);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
@@ -229,8 +227,8 @@ TEST(pipe, read_exact_reports_end_of_file_and_the_partial_count) {
 
 TEST(pipe, reads_and_writes_retry_after_signal_interruptions) {
   // A handler without SA_RESTART makes blocking calls fail with EINTR.
-  struct sigaction sa{};
-  struct sigaction old{};
+  struct sigaction sa {};
+  struct sigaction old {};
   sa.sa_handler = [](int) {};
   ::sigaction(SIGUSR1, &sa, &old);
   auto [r, w] = pipekit::make_pipe();

@@ -1,5 +1,3 @@
-#include "pipekit/poller.hpp"
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
@@ -7,6 +5,7 @@
 #include <vector>
 
 #include "pipekit/pipe.hpp"
+#include "pipekit/poller.hpp"
 
 namespace {
 
@@ -121,7 +120,7 @@ INSTANTIATE_TEST_SUITE_P(all, poller_backends,
                          ::testing::Values(pipekit::poller_backend::epoll, pipekit::poller_backend::poll),
                          [](const auto& param_info) {
                            return param_info.param == pipekit::poller_backend::epoll ? std::string("epoll")
-                                                                               : std::string("poll");
+                                                                                     : std::string("poll");
                          });
 
 TEST(poller, automatic_backend_is_epoll_on_linux) {

@@ -1,5 +1,3 @@
-#include "pipekit/process.hpp"
-
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -19,6 +17,7 @@
 #include "pipekit/error.hpp"
 #include "pipekit/pipe.hpp"
 #include "pipekit/poller.hpp"
+#include "pipekit/process.hpp"
 
 namespace {
 
@@ -475,7 +474,8 @@ TEST(process, destroying_a_running_process_kills_and_reaps_it) {
 }
 
 TEST(process, child_gets_default_sigpipe_even_when_the_parent_ignores_it) {
-  struct sigaction ign{}, old{};
+  struct sigaction ign {
+  }, old{};
   ign.sa_handler = SIG_IGN;
   ::sigaction(SIGPIPE, &ign, &old);
   // `spew` into a pipe whose reader is gone dies of SIGPIPE with the default disposition.
@@ -513,7 +513,7 @@ TEST(process, resize_terminal_sets_the_window_size_of_the_pty) {
   auto cmd = child({"sleep", "60000"});
   cmd.set_stdin(pipekit::stdio::pty()).pty_size({30, 100});
   auto p = cmd.spawn();
-  struct winsize ws{};
+  struct winsize ws {};
   ASSERT_EQ(::ioctl(p.terminal().native(), TIOCGWINSZ, &ws), 0);
   EXPECT_EQ(ws.ws_row, 30);
   EXPECT_EQ(ws.ws_col, 100);

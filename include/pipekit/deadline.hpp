@@ -16,8 +16,7 @@ inline constexpr deadline no_deadline = deadline::max();
 template <class Rep, class Period>
 deadline after(std::chrono::duration<Rep, Period> d) {
   const auto now = clock::now();
-  if (d >= std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(deadline::max() - now))
-    return no_deadline;
+  if (d >= std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(deadline::max() - now)) return no_deadline;
   return now + std::chrono::duration_cast<clock::duration>(d);
 }
 

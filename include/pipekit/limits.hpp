@@ -9,9 +9,9 @@
 namespace pipekit {
 
 struct system_limits {
-  std::uint64_t pipe_default_capacity = 0;  // a new pipe's buffer, bytes
+  std::uint64_t pipe_default_capacity = 0;         // a new pipe's buffer, bytes
   std::optional<std::uint64_t> pipe_max_capacity;  // most an unprivileged user may set; nullopt: unknown
-  std::uint64_t pipe_atomic_write = 0;      // PIPE_BUF
+  std::uint64_t pipe_atomic_write = 0;             // PIPE_BUF
   // Per-user pipe pages before new pipes shrink (soft) and before enlarging
   // fails (hard); nullopt: no limit, or not a Linux system.
   std::optional<std::uint64_t> pipe_user_pages_soft;

@@ -43,8 +43,7 @@ class stream {
 
   [[nodiscard]] std::size_t write_some(std::span<const std::byte> data);
   [[nodiscard]] std::size_t write_some(std::span<const std::byte> data, std::error_code& ec) noexcept;
-  [[nodiscard]] std::size_t write_some(std::span<const std::byte> data, deadline until,
-                                       std::error_code& ec) noexcept;
+  [[nodiscard]] std::size_t write_some(std::span<const std::byte> data, deadline until, std::error_code& ec) noexcept;
 
   // Writes every byte, retrying partial writes. On error, the return value
   // says how much went out, so nothing is lost without the caller knowing.

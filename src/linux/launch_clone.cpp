@@ -40,8 +40,8 @@ constexpr std::size_t child_stack_size = 128 * 1024;
 
 launch_result launch_child(const child_plan& plan) noexcept {
   launch_result result;
-  void* stack = ::mmap(nullptr, child_stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
-                       -1, 0);
+  void* stack =
+      ::mmap(nullptr, child_stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) {
     result.launch_error = errno;
     return result;

@@ -2,10 +2,9 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <fstream>
-
 #include <cerrno>
 #include <climits>
+#include <fstream>
 
 #include "pipekit/error.hpp"
 #include "sys/pipe_capacity.hpp"

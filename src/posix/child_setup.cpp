@@ -47,11 +47,11 @@ __attribute__((no_sanitize("address", "undefined"))) child_failure run_child(con
   // signals stay ignored, except SIGPIPE and SIGXFSZ, which programs expect
   // at their default (as Python's restore_signals does).
   for (int sig = 1; sig < NSIG; ++sig) {
-    struct sigaction old{};
+    struct sigaction old {};
     if (::sigaction(sig, nullptr, &old) != 0) continue;
     const bool custom = old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN;
     if (custom || ((sig == SIGPIPE || sig == SIGXFSZ) && old.sa_handler == SIG_IGN)) {
-      struct sigaction dfl{};
+      struct sigaction dfl {};
       dfl.sa_handler = SIG_DFL;
       ::sigaction(sig, &dfl, nullptr);
     }

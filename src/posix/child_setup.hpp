@@ -23,7 +23,7 @@ struct child_plan {
   int move_count = 0;
   const int* kept = nullptr;  // targets >= 3, sorted ascending; all others >= 3 are closed
   int kept_count = 0;
-  int max_fd = 0;             // descriptors to close when close_range() is missing
+  int max_fd = 0;  // descriptors to close when close_range() is missing
   bool new_group = false;
   bool new_session = false;
   int controlling_tty = -1;  // target descriptor to make the controlling terminal
@@ -48,9 +48,9 @@ const char* stage_name(child_stage s) noexcept;
 
 struct launch_result {
   pid_t pid = -1;
-  int pidfd = -1;            // -1 where pidfds are not available
-  child_failure failure{};   // stage none on success
-  int launch_error = 0;      // clone/fork itself failed
+  int pidfd = -1;           // -1 where pidfds are not available
+  child_failure failure{};  // stage none on success
+  int launch_error = 0;     // clone/fork itself failed
 };
 
 // Starts a child that runs run_child(plan). One implementation per platform:

@@ -45,7 +45,7 @@ std::size_t write_guarded(int fd, std::span<const std::byte> data, std::error_co
   if (!sigismember(&old_mask, SIGPIPE)) {
     if (n < 0 && saved == EPIPE) {
       // The SIGPIPE this write raised is pending on this thread: take it.
-      const struct timespec zero{};
+      const struct timespec zero {};
       while (sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
       }
     }
@@ -83,7 +83,7 @@ int timeout_ms(deadline until) noexcept {
 }
 
 bool wait_handle(native_handle_type h, readiness what, deadline until, std::error_code& ec) noexcept {
-  struct pollfd p{};
+  struct pollfd p {};
   p.fd = h;
   p.events = what == readiness::read ? POLLIN : POLLOUT;
   for (;;) {
@@ -107,7 +107,7 @@ bool wait_handle(native_handle_type h, readiness what, deadline until, std::erro
 }
 
 bool handle_is_socket(native_handle_type h) noexcept {
-  struct stat st{};
+  struct stat st {};
   return ::fstat(h, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 

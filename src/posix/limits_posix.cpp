@@ -20,7 +20,7 @@ std::optional<std::uint64_t> read_proc_number(const char* path) {
 }
 
 void read_rlimit(int resource, std::optional<std::uint64_t>& soft, std::optional<std::uint64_t>& hard) {
-  struct rlimit rl{};
+  struct rlimit rl {};
   if (::getrlimit(resource, &rl) != 0) return;
   if (rl.rlim_cur != RLIM_INFINITY) soft = rl.rlim_cur;
   if (rl.rlim_max != RLIM_INFINITY) hard = rl.rlim_max;

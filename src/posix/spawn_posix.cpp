@@ -63,7 +63,7 @@ std::vector<std::string> build_environment(const command& cmd) {
 }
 
 bool is_executable_file(const std::string& path, int& err) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     err = errno;
     return false;
@@ -159,7 +159,7 @@ pty_pair open_pty(terminal_size size, std::error_code& ec) {
 }
 
 int max_descriptor() {
-  struct rlimit rl{};
+  struct rlimit rl {};
   if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (1u << 20))
     return static_cast<int>(rl.rlim_cur);
   return 1 << 16;
@@ -246,9 +246,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
         child_side.push_back(std::move(f));
         break;
       }
-      case stdio::kind::borrowed:
-        source[static_cast<std::size_t>(i)] = s.borrowed_handle();
-        break;
+      case stdio::kind::borrowed: source[static_cast<std::size_t>(i)] = s.borrowed_handle(); break;
       case stdio::kind::to_stdout:
         if (i != 2) {
           ec = make_error_code(errc::invalid_argument);
@@ -308,10 +306,8 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   handle foreground_tty;
   if (cmd.takes_foreground() && plan.new_group && !plan.new_session) {
     foreground_tty = handle{::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)};
-    if (foreground_tty && ::tcgetpgrp(foreground_tty.get()) == ::getpgrp())
-      plan.foreground_tty = foreground_tty.get();
-    else
-      foreground_tty = handle{};
+    if (foreground_tty && ::tcgetpgrp(foreground_tty.get()) == ::getpgrp()) plan.foreground_tty = foreground_tty.get();
+    else foreground_tty = handle{};
   }
 
   const launch_result r = launch_child(plan);
@@ -398,7 +394,7 @@ void reclaim_terminal(native_handle_type tty) noexcept {
 }
 
 void resize_pty(native_handle_type master, terminal_size size, std::error_code& ec) noexcept {
-  struct winsize ws{};
+  struct winsize ws {};
   ws.ws_row = size.rows;
   ws.ws_col = size.columns;
   if (::ioctl(master, TIOCSWINSZ, &ws) != 0) ec = system_error_code(errno);

@@ -82,7 +82,8 @@ int big_io(std::size_t n) {
       const ssize_t r = ::read(0, buf.data(), buf.size());
       if (r == 0) break;
       if (r > 0) {
-        for (ssize_t i = 0; i < r; ++i) ok = ok && buf[static_cast<std::size_t>(i)] == pattern_byte(in_done + static_cast<std::size_t>(i));
+        for (ssize_t i = 0; i < r; ++i)
+          ok = ok && buf[static_cast<std::size_t>(i)] == pattern_byte(in_done + static_cast<std::size_t>(i));
         in_done += static_cast<std::size_t>(r);
       }
     }
