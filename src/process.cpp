@@ -10,6 +10,7 @@
 
 #include "pipekit/error.hpp"
 #include "pipekit/poller.hpp"
+#include "sys/communicate.hpp"
 #include "sys/spawn.hpp"
 
 namespace pipekit {
@@ -328,53 +329,6 @@ exit_status process::terminate(std::chrono::milliseconds grace, std::error_code&
 
 // ---- communicate ------------------------------------------------------------
 
-namespace {
-
-bool would_block(const std::error_code& ec) {
-  return ec == std::errc::operation_would_block || ec == std::errc::resource_unavailable_try_again;
-}
-
-// Collects one output stream, into the result string or line by line into a
-// callback. Reads land in one reused scratch buffer (not zero-filled), then
-// are appended: fresh 1 MiB chunks per call cost more in page faults than
-// the append's copy (measured: bench/bench_communicate.cpp).
-class output_sink {
- public:
-  explicit output_sink(const std::function<void(std::string_view)>* on_line) : on_line_(on_line) {}
-
-  std::span<std::byte> space() {
-    if (!scratch_) scratch_ = std::make_unique_for_overwrite<char[]>(scratch_size);
-    return std::as_writable_bytes(std::span(scratch_.get(), scratch_size));
-  }
-
-  void commit(std::size_t n, std::string& out) {
-    if (!line_mode()) {
-      out.append(scratch_.get(), n);
-      return;
-    }
-    pending_.append(scratch_.get(), n);
-    std::size_t start = 0;
-    for (std::size_t nl; (nl = pending_.find('\n', start)) != std::string::npos; start = nl + 1)
-      (*on_line_)(std::string_view(pending_).substr(start, nl - start));
-    pending_.erase(0, start);
-  }
-
-  // End of stream: a last line without '\n' is still a line.
-  void finish() {
-    if (line_mode() && !pending_.empty()) (*on_line_)(pending_);
-    pending_.clear();
-  }
-
- private:
-  bool line_mode() const { return on_line_ != nullptr && *on_line_; }
-  static constexpr std::size_t scratch_size = std::size_t{1} << 20;
-  const std::function<void(std::string_view)>* on_line_;
-  std::unique_ptr<char[]> scratch_;
-  std::string pending_;
-};
-
-}  // namespace
-
 communicate_result process::communicate(std::string_view input, deadline until) {
   communicate_options o;
   o.input = input;
@@ -392,89 +346,7 @@ communicate_result process::communicate(const communicate_options& options) {
 communicate_result process::communicate(const communicate_options& options, std::error_code& ec) {
   ec.clear();
   communicate_result result;
-  enum : std::uint64_t { tok_in = 0, tok_out = 1, tok_err = 2 };
-  std::array<handle_stream*, 3> streams{&in_, &out_, &err_};
-  std::array<bool, 3> active{false, false, false};
-  output_sink out_sink(&options.on_stdout_line);
-  output_sink err_sink(&options.on_stderr_line);
-  std::array<output_sink*, 3> sinks{nullptr, &out_sink, &err_sink};
-  std::array<std::string*, 3> targets{nullptr, &result.out, &result.err};
-
-  poller p(poller_backend::automatic, ec);
-  if (ec) return result;
-
-  if (in_.is_open()) {
-    if (options.input.empty()) {
-      in_.close(ec);
-      if (ec) return result;
-    } else {
-      in_.set_nonblocking(true, ec);
-      if (!ec) p.add(in_.native(), events::writable, tok_in, ec);
-      if (ec) return result;
-      active[tok_in] = true;
-    }
-  }
-  for (std::uint64_t t : {tok_out, tok_err}) {
-    if (!streams[t]->is_open()) continue;
-    streams[t]->set_nonblocking(true, ec);
-    if (!ec) p.add(streams[t]->native(), events::readable, t, ec);
-    if (ec) return result;
-    active[t] = true;
-  }
-
-  auto finish_stream = [&](std::uint64_t t) {
-    std::error_code ignored;
-    p.remove(streams[t]->native(), ignored);
-    streams[t]->close(ignored);
-    active[t] = false;
-  };
-
-  std::array<poll_event, 3> evs;
-  while (active[0] || active[1] || active[2]) {
-    const std::size_t n = p.wait(evs, options.until, ec);
-    if (ec) break;
-    if (n == 0) {
-      ec = std::make_error_code(std::errc::timed_out);
-      break;
-    }
-    for (std::size_t i = 0; i < n && !ec; ++i) {
-      const std::uint64_t t = evs[i].token;
-      if (t == tok_in) {
-        std::error_code wec;
-        const std::size_t w = in_.write_some(std::as_bytes(std::span(options.input.data() + result.input_written,
-                                                                     options.input.size() - result.input_written)),
-                                             wec);
-        result.input_written += w;
-        if (wec == std::errc::broken_pipe) {
-          // The child stopped reading (like `head -1`): not an error, as in
-          // Python; input_written tells how much it took.
-          finish_stream(t);
-        } else if (wec && !would_block(wec)) {
-          ec = wec;
-        } else if (result.input_written == options.input.size()) {
-          finish_stream(t);
-        }
-      } else {
-        // Drain until the pipe is empty: fewer wake-ups than one read per event.
-        for (;;) {
-          std::error_code rec;
-          const std::size_t got = streams[t]->read_some(sinks[t]->space(), rec);
-          if (would_block(rec)) break;
-          if (rec) {
-            ec = rec;
-            break;
-          }
-          if (got == 0) {
-            finish_stream(t);
-            break;
-          }
-          sinks[t]->commit(got, *targets[t]);
-        }
-      }
-    }
-  }
-  out_sink.finish();
-  err_sink.finish();
+  detail::communicate_streams(in_, out_, err_, options, result, ec);
   return result;
 }
 
