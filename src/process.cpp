@@ -133,7 +133,8 @@ std::string exit_status::to_string() const {
 process::process(process&& other) noexcept
     : pid_(std::exchange(other.pid_, 0)),
       pgid_(std::exchange(other.pgid_, 0)),
-      pidfd_(std::move(other.pidfd_)),
+      proc_handle_(std::move(other.proc_handle_)),
+      group_handle_(std::move(other.group_handle_)),
       in_(std::move(other.in_)),
       out_(std::move(other.out_)),
       err_(std::move(other.err_)),
@@ -147,7 +148,8 @@ process& process::operator=(process&& other) noexcept {
     destroy();
     pid_ = std::exchange(other.pid_, 0);
     pgid_ = std::exchange(other.pgid_, 0);
-    pidfd_ = std::move(other.pidfd_);
+    proc_handle_ = std::move(other.proc_handle_);
+    group_handle_ = std::move(other.group_handle_);
     in_ = std::move(other.in_);
     out_ = std::move(other.out_);
     err_ = std::move(other.err_);
@@ -169,17 +171,21 @@ void process::destroy() noexcept {
   err_.close(ignored);
   pty_.close(ignored);
   if (pid_ > 0 && !status_ && on_destroy_ == on_destroy::kill) {
-    if (!detail::reap(pid_, false, ignored)) {
+    if (!detail::reap(ids(), false, ignored)) {
       // Kill before reaping: while unreaped, the pid (and group id) cannot be reused.
-      if (pgid_ > 0) detail::send_signal_to_group(pgid_, detail::kill_signal(), ignored);
-      else detail::send_signal_to(pid_, detail::kill_signal(), ignored);
-      detail::reap(pid_, true, ignored);
+      detail::send_signal_to_group(ids(), detail::kill_signal(), ignored);
+      detail::reap(ids(), true, ignored);
     }
   }
   reaped();
-  pidfd_.close(ignored);
+  proc_handle_.close(ignored);
+  group_handle_.close(ignored);
   pid_ = 0;
   pgid_ = 0;
+}
+
+detail::process_ids process::ids() const noexcept {
+  return detail::process_ids{pid_, pgid_, proc_handle_.get(), group_handle_.get()};
 }
 
 void process::reaped() noexcept {
@@ -208,7 +214,8 @@ void process::resize_terminal(terminal_size size, std::error_code& ec) noexcept 
 void process::detach() noexcept {
   std::error_code ignored;
   foreground_tty_.close(ignored);
-  pidfd_.close(ignored);
+  proc_handle_.close(ignored);
+  group_handle_.close(ignored);
   pid_ = 0;
   pgid_ = 0;
 }
@@ -239,8 +246,8 @@ std::optional<exit_status> process::wait_until(deadline until, std::error_code& 
     ec = make_error_code(errc::process_not_running);
     return std::nullopt;
   }
-  if (!detail::wait_exited(pid_, pidfd_.get(), until, ec)) return std::nullopt;
-  status_ = detail::reap(pid_, true, ec);
+  if (!detail::wait_exited(ids(), until, ec)) return std::nullopt;
+  status_ = detail::reap(ids(), true, ec);
   if (status_) reaped();
   return status_;
 }
@@ -259,7 +266,7 @@ std::optional<exit_status> process::try_wait(std::error_code& ec) noexcept {
     ec = make_error_code(errc::process_not_running);
     return std::nullopt;
   }
-  status_ = detail::reap(pid_, false, ec);
+  status_ = detail::reap(ids(), false, ec);
   if (status_) reaped();
   return status_;
 }
@@ -277,7 +284,7 @@ void process::send_signal(int sig, std::error_code& ec) noexcept {
     ec = make_error_code(errc::process_not_running);
     return;
   }
-  detail::send_signal_to(pid_, sig, ec);
+  detail::send_signal_to(ids(), sig, ec);
 }
 
 void process::signal_group(int sig) {
@@ -292,8 +299,7 @@ void process::signal_group(int sig, std::error_code& ec) noexcept {
     ec = make_error_code(errc::process_not_running);
     return;
   }
-  if (pgid_ > 0) detail::send_signal_to_group(pgid_, sig, ec);
-  else detail::send_signal_to(pid_, sig, ec);
+  detail::send_signal_to_group(ids(), sig, ec);
 }
 
 exit_status process::terminate(std::chrono::milliseconds grace) {
@@ -315,14 +321,13 @@ exit_status process::terminate(std::chrono::milliseconds grace, std::error_code&
   // A stopped member (Ctrl-Z, or SIGTTIN in the background) cannot act on
   // SIGTERM until continued; timeout(1) does the same.
   if (const int cont = detail::continue_signal(); cont != 0) signal_group(cont, ignored);
-  const bool exited = detail::wait_exited(pid_, pidfd_.get(), after(grace), ec);
+  const bool exited = detail::wait_exited(ids(), after(grace), ec);
   if (ec) return exit_status::exited(-1);
   // Whether or not the leader obeyed, sweep the group while the leader is
   // still unreaped (its id cannot be reused yet): members that ignored
   // SIGTERM would otherwise keep our pipes open.
-  if (pgid_ > 0) detail::send_signal_to_group(pgid_, detail::kill_signal(), ignored);
-  else if (!exited) detail::send_signal_to(pid_, detail::kill_signal(), ignored);
-  status_ = detail::reap(pid_, true, ec);
+  if (pgid_ > 0 || !exited) detail::send_signal_to_group(ids(), detail::kill_signal(), ignored);
+  status_ = detail::reap(ids(), true, ec);
   if (status_) reaped();
   return status_.value_or(exit_status::exited(-1));
 }

@@ -41,6 +41,10 @@
 
 namespace pipekit {
 
+namespace detail {
+struct process_ids;
+}
+
 enum class file_mode { read, write, append };
 
 // How one standard stream of a child is set up.
@@ -244,7 +248,7 @@ class process {
   // A handle that turns readable when the process exits (a pidfd on Linux),
   // for waiting on exit and I/O with one poller; invalid_native_handle where
   // the system has none. The process still has to be reaped with a wait.
-  [[nodiscard]] native_handle_type exit_handle() const noexcept { return pidfd_.get(); }
+  [[nodiscard]] native_handle_type exit_handle() const noexcept { return proc_handle_.get(); }
 
   exit_status wait();
   exit_status wait(std::error_code& ec) noexcept;
@@ -287,10 +291,12 @@ class process {
   friend struct process_access;
   void destroy() noexcept;
   void reaped() noexcept;  // gives back a terminal the child took (foreground)
+  [[nodiscard]] detail::process_ids ids() const noexcept;
 
   int pid_ = 0;
   int pgid_ = 0;
-  handle pidfd_;  // Linux: a pidfd, so waits can poll without races; else invalid
+  handle proc_handle_;   // Linux: a pidfd (waits poll it, no pid races); Windows: the process HANDLE
+  handle group_handle_;  // Windows: the job object holding the child's tree
   handle_stream in_, out_, err_, pty_;
   handle foreground_tty_;  // the terminal the child's group took, given back when reaped
   std::optional<exit_status> status_;

@@ -111,6 +111,13 @@ bool handle_is_socket(native_handle_type h) noexcept {
   return ::fstat(h, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
+bool handle_is_nonblocking(native_handle_type h) noexcept {
+  const int flags = ::fcntl(h, F_GETFL);
+  return flags >= 0 && (flags & O_NONBLOCK) != 0;
+}
+
+std::size_t blocking_write_limit() noexcept { return PIPE_BUF; }
+
 void set_handle_nonblocking(native_handle_type h, bool on, std::error_code& ec) noexcept {
   const int flags = ::fcntl(h, F_GETFL);
   if (flags < 0) {

@@ -36,7 +36,7 @@ struct process_access {
     process p;
     p.pid_ = pid;
     p.pgid_ = pgid;
-    p.pidfd_ = std::move(pidfd);
+    p.proc_handle_ = std::move(pidfd);
     p.in_ = std::move(in);
     p.out_ = std::move(out);
     p.err_ = std::move(err);
@@ -333,8 +333,9 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   return {};
 }
 
-bool wait_exited(int pid, native_handle_type pidfd, deadline until, std::error_code& ec) noexcept {
-  if (pidfd >= 0) {
+bool wait_exited(const process_ids& p, deadline until, std::error_code& ec) noexcept {
+  const int pid = p.pid;
+  if (const int pidfd = p.handle; pidfd >= 0) {
     // A pidfd turns readable when the process exits; it stays a zombie.
     return wait_handle(pidfd, readiness::read, until, ec);
   }
@@ -356,7 +357,8 @@ bool wait_exited(int pid, native_handle_type pidfd, deadline until, std::error_c
   }
 }
 
-std::optional<exit_status> reap(int pid, bool block, std::error_code& ec) noexcept {
+std::optional<exit_status> reap(const process_ids& p, bool block, std::error_code& ec) noexcept {
+  const int pid = p.pid;
   int status = 0;
   for (;;) {
     const pid_t r = ::waitpid(pid, &status, block ? 0 : WNOHANG);
@@ -370,12 +372,12 @@ std::optional<exit_status> reap(int pid, bool block, std::error_code& ec) noexce
   return exit_status::exited(WEXITSTATUS(status));
 }
 
-void send_signal_to(int pid, int sig, std::error_code& ec) noexcept {
-  if (::kill(pid, sig) != 0) ec = system_error_code(errno);
+void send_signal_to(const process_ids& p, int sig, std::error_code& ec) noexcept {
+  if (::kill(p.pid, sig) != 0) ec = system_error_code(errno);
 }
 
-void send_signal_to_group(int pgid, int sig, std::error_code& ec) noexcept {
-  if (::kill(-pgid, sig) != 0) ec = system_error_code(errno);
+void send_signal_to_group(const process_ids& p, int sig, std::error_code& ec) noexcept {
+  if (::kill(p.pgid > 0 ? -p.pgid : p.pid, sig) != 0) ec = system_error_code(errno);
 }
 
 int terminate_signal() noexcept { return SIGTERM; }

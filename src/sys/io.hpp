@@ -28,6 +28,11 @@ bool wait_handle(native_handle_type h, readiness what, deadline until, std::erro
 bool handle_is_socket(native_handle_type h) noexcept;
 
 void set_handle_nonblocking(native_handle_type h, bool on, std::error_code& ec) noexcept;
+bool handle_is_nonblocking(native_handle_type h) noexcept;
+
+// The most a blocking write may carry without blocking once wait_handle()
+// reported the handle writable (PIPE_BUF on POSIX).
+std::size_t blocking_write_limit() noexcept;
 
 // Milliseconds until `until`, rounded up, clamped for poll()-like calls; -1 for
 // no deadline.

@@ -19,16 +19,25 @@ struct spawn_failure {
 // Starts `cmd`. On failure returns an invalid process, sets ec and fills `why`.
 process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& why) noexcept;
 
+// What identifies a child to the platform.
+struct process_ids {
+  int pid = 0;
+  int pgid = 0;                                      // the group it leads, or 0
+  native_handle_type handle = invalid_native_handle;  // pidfd / process HANDLE, if any
+  native_handle_type group = invalid_native_handle;   // Windows job object, if any
+};
+
 // Waits until the process has exited, without reaping it, so its pid (and
 // its process group id) cannot be reused meanwhile. false when `until`
 // passed first.
-bool wait_exited(int pid, native_handle_type pidfd, deadline until, std::error_code& ec) noexcept;
+bool wait_exited(const process_ids& p, deadline until, std::error_code& ec) noexcept;
 
 // Reaps the process. With `block` false, returns nullopt if it still runs.
-std::optional<exit_status> reap(int pid, bool block, std::error_code& ec) noexcept;
+std::optional<exit_status> reap(const process_ids& p, bool block, std::error_code& ec) noexcept;
 
-void send_signal_to(int pid, int sig, std::error_code& ec) noexcept;
-void send_signal_to_group(int pgid, int sig, std::error_code& ec) noexcept;
+void send_signal_to(const process_ids& p, int sig, std::error_code& ec) noexcept;
+// The whole group (job on Windows); the process alone when it leads none.
+void send_signal_to_group(const process_ids& p, int sig, std::error_code& ec) noexcept;
 
 // The platform's "terminate" and "kill" signals (SIGTERM, SIGKILL).
 int terminate_signal() noexcept;

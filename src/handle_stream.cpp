@@ -1,7 +1,3 @@
-#include <fcntl.h>
-#include <limits.h>
-#include <unistd.h>
-
 #include <utility>
 
 #include "pipekit/error.hpp"
@@ -13,8 +9,7 @@ namespace pipekit {
 
 handle_stream::handle_stream(handle h) noexcept : h_(std::move(h)) {
   if (h_.valid()) {
-    const int flags = ::fcntl(h_.get(), F_GETFL);
-    nonblocking_ = flags >= 0 && (flags & O_NONBLOCK) != 0;
+    nonblocking_ = detail::handle_is_nonblocking(h_.get());
     socket_ = detail::handle_is_socket(h_.get());
   }
 }
@@ -78,8 +73,8 @@ void handle_stream::do_close(std::error_code& ec) noexcept {
 
 std::size_t handle_stream::nonblocking_write_limit() const noexcept {
   // A non-blocking write never blocks; a blocking pipe accepts PIPE_BUF bytes
-  // without blocking once poll() reported it writable.
-  return nonblocking_ ? static_cast<std::size_t>(-1) : static_cast<std::size_t>(PIPE_BUF);
+  // (on POSIX) without blocking once it was reported writable.
+  return nonblocking_ ? static_cast<std::size_t>(-1) : detail::blocking_write_limit();
 }
 
 }  // namespace pipekit
