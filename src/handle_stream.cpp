@@ -10,14 +10,14 @@ namespace pipekit {
 handle_stream::handle_stream(handle h) noexcept : h_(std::move(h)) {
   if (h_.valid()) {
     nonblocking_ = detail::handle_is_nonblocking(h_.get());
-    socket_ = detail::handle_is_socket(h_.get());
+    kind_ = static_cast<std::uint8_t>(detail::classify_handle(h_.get()));
   }
 }
 
 handle_stream::handle_stream(handle_stream&& other) noexcept
     : h_(std::move(other.h_)),
       nonblocking_(other.nonblocking_),
-      socket_(other.socket_),
+      kind_(other.kind_),
       pipe_budget_(std::exchange(other.pipe_budget_, 0)) {}
 
 handle_stream& handle_stream::operator=(handle_stream&& other) noexcept {
@@ -25,7 +25,7 @@ handle_stream& handle_stream::operator=(handle_stream&& other) noexcept {
     give_back_budget();
     h_ = std::move(other.h_);
     nonblocking_ = other.nonblocking_;
-    socket_ = other.socket_;
+    kind_ = other.kind_;
     pipe_budget_ = std::exchange(other.pipe_budget_, 0);
   }
   return *this;
@@ -55,11 +55,11 @@ void handle_stream::set_nonblocking(bool on, std::error_code& ec) noexcept {
 }
 
 std::size_t handle_stream::do_read_some(std::span<std::byte> buf, std::error_code& ec) noexcept {
-  return detail::read_handle(h_.get(), buf, ec);
+  return detail::read_handle(h_.get(), static_cast<detail::handle_kind>(kind_), buf, ec);
 }
 
 std::size_t handle_stream::do_write_some(std::span<const std::byte> data, std::error_code& ec) noexcept {
-  return detail::write_handle(h_.get(), data, socket_, ec);
+  return detail::write_handle(h_.get(), static_cast<detail::handle_kind>(kind_), data, ec);
 }
 
 bool handle_stream::do_wait(readiness what, deadline until, std::error_code& ec) noexcept {

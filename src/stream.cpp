@@ -3,10 +3,23 @@
 #include "pipekit/stream.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <climits>
 
 #include "pipekit/error.hpp"
+#include "sys/io.hpp"
 
 namespace pipekit {
+
+namespace detail {
+int timeout_ms(deadline until) noexcept {
+  if (until == no_deadline) return -1;
+  const auto now = clock::now();
+  if (until <= now) return 0;
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();
+  return left > INT_MAX ? INT_MAX : static_cast<int>(left);
+}
+}  // namespace detail
 
 namespace {
 bool would_block(const std::error_code& ec) {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
@@ -121,7 +122,7 @@ class handle_stream final : public stream {
  private:
   handle h_;
   bool nonblocking_ = false;
-  bool socket_ = false;  // sockets write with MSG_NOSIGNAL instead of the SIGPIPE guard
+  std::uint8_t kind_ = 0;  // detail::handle_kind, decided once: selects the I/O path
   // Bytes of pipekit's process-wide budget for enlarged pipes this end holds
   // (see default_pipe_capacity in pipe.hpp); given back when it closes.
   std::size_t pipe_budget_ = 0;

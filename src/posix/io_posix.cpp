@@ -16,7 +16,7 @@
 
 namespace pipekit::detail {
 
-std::size_t read_handle(native_handle_type h, std::span<std::byte> buf, std::error_code& ec) noexcept {
+std::size_t read_handle(native_handle_type h, handle_kind, std::span<std::byte> buf, std::error_code& ec) noexcept {
   for (;;) {
     const ssize_t n = ::read(h, buf.data(), buf.size());
     if (n >= 0) return static_cast<std::size_t>(n);
@@ -60,9 +60,9 @@ std::size_t write_guarded(int fd, std::span<const std::byte> data, std::error_co
 
 }  // namespace
 
-std::size_t write_handle(native_handle_type h, std::span<const std::byte> data, bool is_socket,
+std::size_t write_handle(native_handle_type h, handle_kind kind, std::span<const std::byte> data,
                          std::error_code& ec) noexcept {
-  if (is_socket) {
+  if (kind == handle_kind::socket) {
     for (;;) {
       const ssize_t n = ::send(h, data.data(), data.size(), MSG_NOSIGNAL);
       if (n >= 0) return static_cast<std::size_t>(n);
@@ -74,13 +74,6 @@ std::size_t write_handle(native_handle_type h, std::span<const std::byte> data, 
   return write_guarded(h, data, ec);
 }
 
-int timeout_ms(deadline until) noexcept {
-  if (until == no_deadline) return -1;
-  const auto now = clock::now();
-  if (until <= now) return 0;
-  const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();
-  return left > INT_MAX ? INT_MAX : static_cast<int>(left);
-}
 
 bool wait_handle(native_handle_type h, readiness what, deadline until, std::error_code& ec) noexcept {
   struct pollfd p {};
@@ -106,9 +99,12 @@ bool wait_handle(native_handle_type h, readiness what, deadline until, std::erro
   }
 }
 
-bool handle_is_socket(native_handle_type h) noexcept {
+handle_kind classify_handle(native_handle_type h) noexcept {
   struct stat st {};
-  return ::fstat(h, &st) == 0 && S_ISSOCK(st.st_mode);
+  if (::fstat(h, &st) != 0) return handle_kind::other;
+  if (S_ISSOCK(st.st_mode)) return handle_kind::socket;
+  if (S_ISFIFO(st.st_mode)) return handle_kind::pipe;
+  return handle_kind::other;
 }
 
 bool handle_is_nonblocking(native_handle_type h) noexcept {

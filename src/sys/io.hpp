@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <system_error>
 
@@ -12,20 +13,26 @@
 
 namespace pipekit::detail {
 
+// What a handle is, decided once per stream: it selects the I/O path.
+enum class handle_kind : std::uint8_t {
+  other,   // file, tty, console, device
+  socket,  // POSIX: written with MSG_NOSIGNAL instead of the SIGPIPE guard
+  pipe,    // Windows: read and written with OVERLAPPED (works for both kinds of pipe handle)
+};
+handle_kind classify_handle(native_handle_type h) noexcept;
+
 // One read; retries EINTR. 0 means end of stream.
-std::size_t read_handle(native_handle_type h, std::span<std::byte> buf, std::error_code& ec) noexcept;
+std::size_t read_handle(native_handle_type h, handle_kind kind, std::span<std::byte> buf,
+                        std::error_code& ec) noexcept;
 
 // One write; retries EINTR. Never raises SIGPIPE: a write to a pipe or socket
-// without a reader reports broken_pipe. `is_socket` selects the cheap path
-// (MSG_NOSIGNAL) for sockets.
-std::size_t write_handle(native_handle_type h, std::span<const std::byte> data, bool is_socket,
+// without a reader reports broken_pipe.
+std::size_t write_handle(native_handle_type h, handle_kind kind, std::span<const std::byte> data,
                          std::error_code& ec) noexcept;
 
 // Waits until `h` is ready for `what`; false when `until` passed first.
 bool wait_handle(native_handle_type h, readiness what, deadline until, std::error_code& ec) noexcept;
 
-// True if `h` is a socket (decides the SIGPIPE strategy once per stream).
-bool handle_is_socket(native_handle_type h) noexcept;
 
 void set_handle_nonblocking(native_handle_type h, bool on, std::error_code& ec) noexcept;
 bool handle_is_nonblocking(native_handle_type h) noexcept;
