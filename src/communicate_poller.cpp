@@ -60,7 +60,7 @@ void communicate_streams(handle_stream& in_, handle_stream& out_, handle_stream&
     const std::size_t n = p.wait(evs, options.until, ec);
     if (ec) break;
     if (n == 0) {
-      ec = std::make_error_code(std::errc::timed_out);
+      ec = make_error_code(errc::timed_out);
       break;
     }
     for (std::size_t i = 0; i < n && !ec; ++i) {

@@ -15,6 +15,7 @@ class category final : public std::error_category {
       case errc::not_supported: return "operation not supported on this platform or object";
       case errc::process_not_running: return "the process has already been waited for";
       case errc::invalid_argument: return "invalid argument";
+      case errc::timed_out: return "timed out";
     }
     return "unknown pipekit error";
   }
@@ -26,6 +27,7 @@ class category final : public std::error_category {
       case errc::protocol_error: return cond == std::errc::protocol_error;
       case errc::not_supported: return cond == std::errc::not_supported;
       case errc::invalid_argument: return cond == std::errc::invalid_argument;
+      case errc::timed_out: return cond == std::errc::timed_out;
       default: return default_error_condition(value) == cond;
     }
   }

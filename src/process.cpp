@@ -9,7 +9,6 @@
 #include <memory>
 
 #include "pipekit/error.hpp"
-#include "pipekit/poller.hpp"
 #include "sys/communicate.hpp"
 #include "sys/spawn.hpp"
 
@@ -387,7 +386,7 @@ run_result run(command cmd, std::string_view input, deadline until, std::chrono:
       ec = wec;
       return r;
     }
-    if (!wec) ec = std::make_error_code(std::errc::timed_out);
+    if (!wec) ec = make_error_code(errc::timed_out);
   }
   std::error_code tec;
   r.status = p.terminate(kill_after, tec);

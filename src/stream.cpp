@@ -46,7 +46,7 @@ std::size_t stream::read_some(std::span<std::byte> buf, deadline until, std::err
   for (;;) {
     ec.clear();
     if (wait_first && !do_wait(readiness::read, until, ec)) {
-      if (!ec) ec = std::make_error_code(std::errc::timed_out);
+      if (!ec) ec = make_error_code(errc::timed_out);
       return 0;
     }
     wait_first = false;
@@ -54,7 +54,7 @@ std::size_t stream::read_some(std::span<std::byte> buf, deadline until, std::err
     if (!would_block(ec)) return n;
     ec.clear();
     if (!do_wait(readiness::read, until, ec)) {
-      if (!ec) ec = std::make_error_code(std::errc::timed_out);
+      if (!ec) ec = make_error_code(errc::timed_out);
       return 0;
     }
   }
@@ -88,7 +88,7 @@ std::size_t stream::write_some(std::span<const std::byte> data, deadline until, 
     // deadline, so it is also cut to what cannot block once writable.
     ec.clear();
     if (!do_wait(readiness::write, until, ec)) {
-      if (!ec) ec = std::make_error_code(std::errc::timed_out);
+      if (!ec) ec = make_error_code(errc::timed_out);
       return 0;
     }
     const std::size_t limit = nonblocking_write_limit();

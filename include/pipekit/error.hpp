@@ -22,6 +22,7 @@ enum class errc {
   not_supported,        // the operation has no meaning on this platform or object
   process_not_running,  // the process was already waited for
   invalid_argument,     // a pipekit precondition was violated (see the message)
+  timed_out,            // a deadline passed; compares equal to std::errc::timed_out
 };
 
 const std::error_category& error_category() noexcept;

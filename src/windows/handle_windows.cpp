@@ -1,0 +1,53 @@
+#include <windows.h>
+
+#include "pipekit/error.hpp"
+#include "pipekit/handle.hpp"
+#include "windows/win_error.hpp"
+
+namespace pipekit {
+
+handle& handle::operator=(handle&& other) noexcept {
+  if (this != &other) {
+    std::error_code ignored;
+    close(ignored);
+    h_ = other.release();
+  }
+  return *this;
+}
+
+handle::~handle() {
+  std::error_code ignored;
+  close(ignored);
+}
+
+void handle::close() {
+  std::error_code ec;
+  close(ec);
+  detail::throw_if(ec, "close");
+}
+
+void handle::close(std::error_code& ec) noexcept {
+  ec.clear();
+  if (!valid()) return;
+  if (!::CloseHandle(release())) ec = detail::last_win_error();
+}
+
+handle handle::duplicate() const {
+  std::error_code ec;
+  handle h = duplicate(ec);
+  detail::throw_if(ec, "DuplicateHandle");
+  return h;
+}
+
+handle handle::duplicate(std::error_code& ec) const noexcept {
+  ec.clear();
+  HANDLE out = nullptr;
+  const HANDLE self = ::GetCurrentProcess();
+  if (!::DuplicateHandle(self, h_, self, &out, 0, FALSE, DUPLICATE_SAME_ACCESS)) {
+    ec = detail::last_win_error();
+    return {};
+  }
+  return handle{out};
+}
+
+}  // namespace pipekit

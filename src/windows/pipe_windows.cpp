@@ -1,0 +1,115 @@
+#include <windows.h>
+
+#include <atomic>
+#include <string>
+
+#include "pipekit/error.hpp"
+#include "pipekit/pipe.hpp"
+#include "sys/pipe_capacity.hpp"
+#include "windows/win_error.hpp"
+#include "windows/win_pipe.hpp"
+
+namespace pipekit {
+
+namespace detail {
+
+win_pipe_ends make_win_pipe(std::size_t capacity, bool read_overlapped, bool write_overlapped,
+                            std::error_code& ec) noexcept try {
+  static std::atomic<unsigned long> serial{0};
+  const std::wstring name = L"\\\\.\\pipe\\pipekit-anon-" + std::to_wstring(::GetCurrentProcessId()) + L"-" +
+                            std::to_wstring(serial.fetch_add(1)) + L"-" + std::to_wstring(::GetTickCount64());
+  const DWORD size = static_cast<DWORD>(capacity > 0x7fffffff ? 0x7fffffff : capacity);
+  // The server end reads; one instance, byte mode, local clients only.
+  handle server{::CreateNamedPipeW(name.c_str(),
+                                   PIPE_ACCESS_INBOUND | FILE_FLAG_FIRST_PIPE_INSTANCE |
+                                       (read_overlapped ? FILE_FLAG_OVERLAPPED : 0),
+                                   PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS, 1, size,
+                                   size, 0, nullptr)};
+  if (!server) {
+    ec = last_win_error();
+    return {};
+  }
+  // FILE_READ_ATTRIBUTES lets the writer query the pipe (GetNamedPipeInfo).
+  HANDLE client = ::CreateFileW(name.c_str(), GENERIC_WRITE | FILE_READ_ATTRIBUTES, 0, nullptr, OPEN_EXISTING,
+                                write_overlapped ? FILE_FLAG_OVERLAPPED : FILE_ATTRIBUTE_NORMAL, nullptr);
+  if (client == INVALID_HANDLE_VALUE) {
+    ec = last_win_error();
+    return {};
+  }
+  return {std::move(server), handle{client}};
+} catch (...) {
+  ec = std::make_error_code(std::errc::not_enough_memory);
+  return {};
+}
+
+std::size_t get_pipe_capacity(native_handle_type h, std::error_code& ec) noexcept {
+  DWORD out_size = 0;
+  DWORD in_size = 0;
+  if (!::GetNamedPipeInfo(h, nullptr, &out_size, &in_size, nullptr)) {
+    ec = last_win_error();
+    return 0;
+  }
+  return in_size != 0 ? in_size : out_size;
+}
+
+std::size_t set_pipe_capacity(native_handle_type, std::size_t, std::error_code& ec) noexcept {
+  // A Windows pipe's buffer is fixed when it is created (pipe_options::capacity).
+  ec = make_error_code(errc::not_supported);
+  return 0;
+}
+
+// Windows has no per-user pipe accounting to protect.
+bool take_pipe_budget(std::size_t) noexcept { return true; }
+void give_pipe_budget(std::size_t) noexcept {}
+
+}  // namespace detail
+
+pipe_pair make_pipe(const pipe_options& options) {
+  std::error_code ec;
+  pipe_pair p = make_pipe(options, ec);
+  detail::throw_if(ec, "pipe");
+  return p;
+}
+
+pipe_pair make_pipe(const pipe_options& options, std::error_code& ec) noexcept {
+  ec.clear();
+  if (options.nonblocking_read || options.nonblocking_write) {
+    ec = make_error_code(errc::not_supported);  // see set_handle_nonblocking in io_windows.cpp
+    return {};
+  }
+  // Both ends overlapped-capable: pipekit's own I/O works either way, and
+  // deadlines and communicate() need it. Hand a child stdio::pipe() rather
+  // than one of these ends: most programs expect synchronous handles.
+  detail::win_pipe_ends ends = detail::make_win_pipe(options.capacity, true, true, ec);
+  if (ec) return {};
+  return pipe_pair{handle_stream{std::move(ends.read_end)}, handle_stream{std::move(ends.write_end)}};
+}
+
+std::size_t pipe_capacity(native_handle_type h) {
+  std::error_code ec;
+  const std::size_t n = pipe_capacity(h, ec);
+  detail::throw_if(ec, "pipe_capacity");
+  return n;
+}
+
+std::size_t pipe_capacity(native_handle_type h, std::error_code& ec) noexcept {
+  ec.clear();
+  return detail::get_pipe_capacity(h, ec);
+}
+
+std::size_t set_pipe_capacity(native_handle_type h, std::size_t bytes) {
+  std::error_code ec;
+  const std::size_t n = set_pipe_capacity(h, bytes, ec);
+  detail::throw_if(ec, "set_pipe_capacity");
+  return n;
+}
+
+std::size_t set_pipe_capacity(native_handle_type h, std::size_t bytes, std::error_code& ec) noexcept {
+  ec.clear();
+  return detail::set_pipe_capacity(h, bytes, ec);
+}
+
+// Windows documents no atomicity for pipe writes between several writers.
+std::size_t pipe_atomic_write_size() noexcept { return 0; }
+
+}  // namespace pipekit
