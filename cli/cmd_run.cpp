@@ -1,70 +1,21 @@
-// pipekit run: runs one command with our standard streams, and exits with its
-// status the way a shell reports it (the code, or 128 + the signal), with
-// timeout(1)'s --timeout and --kill-after on top:
-//
-//   pipekit run --timeout 2.5 -- make -j8
-//
-// The command leads its own process group (pipekit's default), so a timeout
-// reaches every process it started. Signals that ask us to stop (INT, TERM,
-// HUP, QUIT) are passed on to that group, and when we run in the foreground of
-// a terminal the group gets the terminal, as a shell's foreground job would.
-// With --pty the command runs on a new pseudo-terminal and we copy between it
-// and our stdin/stdout, like script(1).
-//
-// Exit status: the command's; 124 when the timeout expired; 125 when pipekit
-// itself failed (bad option, --cwd or --stdin unusable); 126 when the program
-// is not executable; 127 when it does not exist.
+// pipekit run: option parsing and what every OS shares; the running itself is
+// in run_posix.cpp / run_windows.cpp.
 #include <fmt/core.h>
-#include <signal.h>
-#include <sys/ioctl.h>
-#include <sys/wait.h>
-#include <termios.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
-#include <array>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
-#include <optional>
-#include <span>
 #include <string>
 #include <vector>
 
 #include "cli.hpp"
-#include "pipekit/deadline.hpp"
-#include "pipekit/poller.hpp"
-#include "pipekit/process.hpp"
-#include "signal_relay.hpp"
+#include "run.hpp"
 
 namespace pipekit::cli {
 
 namespace {
-
-struct run_options {
-  double timeout = 0;     // seconds; 0: no timeout
-  double kill_after = 5;  // seconds between SIGTERM and SIGKILL on timeout
-  std::string cwd;
-  std::vector<std::string> env;
-  std::string stdin_file;
-  bool pty = false;
-  std::vector<std::string> command;
-};
-
-// Longer than this is "never" (and keeps the conversions below in range).
-constexpr double forever_seconds = 1e9;
-
-deadline deadline_after(double seconds) {
-  if (seconds <= 0 || seconds >= forever_seconds) return no_deadline;
-  return after(std::chrono::duration<double>(seconds));
-}
-
-std::chrono::milliseconds to_milliseconds(double seconds) {
-  return std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(std::min(seconds, forever_seconds) * 1000.0)));
-}
 
 // Seconds on the command line: a non-negative decimal number, e.g. "2.5".
 const CLI::Validator seconds_check(
@@ -77,253 +28,18 @@ const CLI::Validator seconds_check(
     },
     "");
 
-bool would_block(const std::error_code& ec) {
-  return ec == std::errc::operation_would_block || ec == std::errc::resource_unavailable_try_again;
+}  // namespace
+
+constexpr double forever_seconds = 1e9;
+
+deadline deadline_after(double seconds) {
+  if (seconds <= 0 || seconds >= forever_seconds) return no_deadline;
+  return after(std::chrono::duration<double>(seconds));
 }
 
-// One of our standard streams as a pipekit stream, without owning it: the
-// descriptor stays open when this goes away.
-class borrowed_stream {
- public:
-  explicit borrowed_stream(native_handle_type h) : s_(handle{h}) {}
-  borrowed_stream(const borrowed_stream&) = delete;
-  borrowed_stream& operator=(const borrowed_stream&) = delete;
-  ~borrowed_stream() { [[maybe_unused]] const native_handle_type h = s_.release_handle().release(); }
-  handle_stream& operator*() noexcept { return s_; }
-  handle_stream* operator->() noexcept { return &s_; }
-
- private:
-  handle_stream s_;
-};
-
-// ---- the terminal we run in -------------------------------------------------
-
-// Lends our controlling terminal to the command's process group while it
-// runs, as a shell does for its foreground job. Without this, a command that
-// reads the terminal would be stopped by SIGTTIN, since its new process group
-// is not the terminal's foreground group; and Ctrl-C and Ctrl-Z now reach it
-// straight from the terminal.
-class terminal_lease {
- public:
-  terminal_lease() {
-    if (::isatty(STDIN_FILENO) == 0 || ::tcgetpgrp(STDIN_FILENO) != ::getpgrp()) return;
-    if (::tcgetattr(STDIN_FILENO, &modes_) != 0) return;
-    // tcsetpgrp() from a background group raises SIGTTOU unless it is
-    // blocked, and we are in the background while the command has the
-    // terminal. The command itself starts with an empty signal mask.
-    sigset_t ttou;
-    sigemptyset(&ttou);
-    sigaddset(&ttou, SIGTTOU);
-    ::pthread_sigmask(SIG_BLOCK, &ttou, nullptr);
-    possible_ = true;
-  }
-  terminal_lease(const terminal_lease&) = delete;
-  terminal_lease& operator=(const terminal_lease&) = delete;
-  ~terminal_lease() { take_back(false); }
-
-  [[nodiscard]] bool possible() const noexcept { return possible_; }
-
-  void give_to(process& p) {
-    if (!possible_) return;
-    // command::foreground() made the command take it before it started.
-    if (::tcgetpgrp(STDIN_FILENO) == p.group_id()) {
-      lent_ = true;
-      return;
-    }
-    if (::tcgetpgrp(STDIN_FILENO) != ::getpgrp()) return;  // we were put in the background
-    if (::tcsetpgrp(STDIN_FILENO, p.group_id()) != 0) return;
-    lent_ = true;
-    // It may have touched the terminal before it was its own, and been
-    // stopped for that.
-    std::error_code ignored;
-    p.signal_group(SIGCONT, ignored);
-  }
-
-  // `restore_modes`: put back the terminal modes we started with, as shells
-  // do when a job was killed or stopped (it may have left raw mode on). A
-  // command that exited normally keeps its changes (think `stty -echo`).
-  void take_back(bool restore_modes) noexcept {
-    if (!lent_) return;
-    ::tcsetpgrp(STDIN_FILENO, ::getpgrp());
-    if (restore_modes) ::tcsetattr(STDIN_FILENO, TCSADRAIN, &modes_);
-    lent_ = false;
-  }
-
-  // The command was stopped (Ctrl-Z, or SIGTTIN in the background): stop
-  // ourselves too, so that our shell sees a stopped job and takes the
-  // terminal back; once continued (fg or bg), continue the command.
-  void command_stopped(process& p) {
-    take_back(true);
-    ::kill(0, SIGTSTP);  // our whole job, as the terminal would have done
-    give_to(p);
-    std::error_code ignored;
-    p.signal_group(SIGCONT, ignored);
-  }
-
- private:
-  bool possible_ = false;
-  bool lent_ = false;
-  struct termios modes_ {};
-};
-
-// pipekit's wait functions report exits only; stops come from waitid().
-bool has_stopped(const process& p) {
-  siginfo_t info{};
-  return ::waitid(P_PID, static_cast<id_t>(p.pid()), &info, WSTOPPED | WNOHANG) == 0 && info.si_pid == p.pid() &&
-         info.si_code == CLD_STOPPED;
+std::chrono::milliseconds to_milliseconds(double seconds) {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(std::min(seconds, forever_seconds) * 1000.0)));
 }
-
-std::optional<terminal_size> our_window_size() {
-  for (const int fd : {STDIN_FILENO, STDOUT_FILENO}) {
-    struct winsize ws {};
-    if (::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0) return terminal_size{ws.ws_row, ws.ws_col};
-  }
-  return std::nullopt;
-}
-
-// Our terminal in raw mode for a --pty run: keys (Ctrl-C included) go to the
-// command's terminal as typed, and that terminal's echo is the only one.
-class raw_mode {
- public:
-  raw_mode() {
-    if (::isatty(STDIN_FILENO) == 0 || ::tcgetattr(STDIN_FILENO, &saved_) != 0) return;
-    struct termios raw = saved_;
-    ::cfmakeraw(&raw);
-    active_ = ::tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
-  }
-  raw_mode(const raw_mode&) = delete;
-  raw_mode& operator=(const raw_mode&) = delete;
-  ~raw_mode() {
-    if (active_) ::tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_);
-  }
-
- private:
-  bool active_ = false;
-  struct termios saved_ {};
-};
-
-// ---- --pty: copying between our stdio and the command's terminal -----------
-
-enum : std::uint64_t { tok_signal, tok_stdin, tok_terminal };
-
-class pty_relay {
- public:
-  pty_relay(handle_stream& terminal, bool relay_stdin) : terminal_(terminal), stdin_open_(relay_stdin) {}
-
-  void start(poller& pl) {
-    terminal_.set_nonblocking(true);
-    pl.add(terminal_.poll_handle(), events::readable, tok_terminal);
-    if (stdin_open_) pl.add(STDIN_FILENO, events::readable, tok_stdin);
-  }
-
-  void on_stdin(poller& pl) {
-    if (!stdin_open_ || stdin_paused_) return;  // a stale event from the same wait
-    // The poller said readable, so one read cannot block (and our stdin
-    // stays in blocking mode: its O_NONBLOCK flag is shared with whoever
-    // else has it open).
-    std::array<std::byte, 4096> buf{};
-    std::error_code ec;
-    const std::size_t n = in_->read_some(buf, ec);
-    if (ec || n == 0) {
-      // End of our input: end the command's input too. ^D ends a read on a
-      // terminal; after a partial line it only pushes the line out, so then
-      // it takes two.
-      stdin_open_ = false;
-      pl.remove(STDIN_FILENO);
-      if (terminal_open_) to_child_ += (last_sent_ == '\n' || last_sent_ == '\0') ? "\x04" : "\x04\x04";
-    } else {
-      to_child_.append(reinterpret_cast<const char*>(buf.data()), n);
-    }
-    flush_to_child(pl);
-  }
-
-  void on_terminal(poller& pl, events what) {
-    if (!terminal_open_) return;
-    if (any(what & events::writable)) flush_to_child(pl);
-    if (any(what & (events::readable | events::hangup | events::error))) copy_output(pl);
-  }
-
-  // After the command exited: what it wrote may still be in the terminal.
-  // Reading gives EIO once no process has the other side open; a background
-  // process that keeps it open must not keep us here, so a short quiet spell
-  // ends the drain too.
-  void drain() {
-    while (terminal_open_) {
-      std::array<std::byte, 65536> buf{};
-      std::error_code ec;
-      const std::size_t n = terminal_.read_some(buf, after(std::chrono::milliseconds(200)), ec);
-      if (ec || n == 0) break;
-      write_out(std::span(buf).first(n));
-    }
-  }
-
- private:
-  void copy_output(poller& pl) {
-    std::array<std::byte, 65536> buf{};
-    for (;;) {
-      std::error_code ec;
-      const std::size_t n = terminal_.read_some(buf, ec);
-      if (would_block(ec)) return;
-      if (ec || n == 0) {
-        // EIO: nobody has the command's side of the terminal open any more.
-        close_terminal(pl);
-        return;
-      }
-      write_out(std::span(buf).first(n));
-    }
-  }
-
-  void flush_to_child(poller& pl) {
-    while (!to_child_.empty() && terminal_open_) {
-      std::error_code ec;
-      const std::size_t n = terminal_.write_some(std::as_bytes(std::span(to_child_)), ec);
-      if (would_block(ec) || (!ec && n == 0)) break;
-      if (ec) {
-        close_terminal(pl);
-        return;
-      }
-      last_sent_ = to_child_[n - 1];
-      to_child_.erase(0, n);
-    }
-    if (!terminal_open_) return;
-    // Read no more input until this is in: the command may be slow to read.
-    const bool pending = !to_child_.empty();
-    pl.modify(terminal_.poll_handle(), pending ? events::readable | events::writable : events::readable, tok_terminal);
-    if (stdin_open_ && pending != stdin_paused_) {
-      if (pending) pl.remove(STDIN_FILENO);
-      else pl.add(STDIN_FILENO, events::readable, tok_stdin);
-      stdin_paused_ = pending;
-    }
-  }
-
-  void close_terminal(poller& pl) {
-    std::error_code ignored;
-    pl.remove(terminal_.poll_handle(), ignored);
-    if (stdin_open_ && !stdin_paused_) pl.remove(STDIN_FILENO, ignored);
-    terminal_open_ = false;
-    stdin_open_ = false;
-    to_child_.clear();
-  }
-
-  void write_out(std::span<const std::byte> data) {
-    if (!stdout_ok_) return;
-    std::error_code ec;
-    out_->write_all(data, ec);
-    if (ec) stdout_ok_ = false;  // e.g. our reader went away: keep running, stop copying
-  }
-
-  handle_stream& terminal_;
-  borrowed_stream in_{STDIN_FILENO};
-  borrowed_stream out_{STDOUT_FILENO};
-  bool stdin_open_;
-  bool stdin_paused_ = false;
-  bool terminal_open_ = true;
-  bool stdout_ok_ = true;
-  std::string to_child_;
-  char last_sent_ = '\0';
-};
-
-// ---- run --------------------------------------------------------------------
 
 command make_command(const run_options& o) {
   command cmd{o.command};
@@ -333,97 +49,15 @@ command make_command(const run_options& o) {
     cmd.env(kv.substr(0, eq), kv.substr(eq + 1));
   }
   if (!o.stdin_file.empty()) cmd.set_stdin(stdio::file(o.stdin_file, file_mode::read));
-  if (o.pty) {
-    if (o.stdin_file.empty()) cmd.set_stdin(stdio::pty());
-    cmd.set_stdout(stdio::pty()).set_stderr(stdio::pty());
-    if (const auto size = our_window_size()) cmd.pty_size(*size);
-  }
   return cmd;
 }
 
 // Why a command could not start, in a shell's terms.
+
 int spawn_failure_status(const spawn_error& e) {
   if (e.stage() != "exec") return exit_run_failed;  // chdir, open (--stdin), pty, ...
   return e.code() == std::errc::no_such_file_or_directory ? exit_not_found : exit_cannot_execute;
 }
-
-int run_command(const run_options& o) {
-  // Before the spawn, so that no signal is missed: one that arrives early is
-  // passed on as soon as the command exists.
-  std::vector<int> relayed{SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD};
-  if (o.pty && ::isatty(STDIN_FILENO) != 0) relayed.push_back(SIGWINCH);
-  signal_relay signals{relayed};
-  std::optional<terminal_lease> lease;
-  std::optional<raw_mode> raw;
-  if (o.pty) raw.emplace();
-  else lease.emplace();
-
-  process p;
-  try {
-    command cmd = make_command(o);
-    if (lease && lease->possible()) cmd.foreground();
-    p = cmd.spawn();
-  } catch (const spawn_error& e) {
-    raw.reset();
-    fmt::print(stderr, "pipekit: {}\n", e.what());
-    return spawn_failure_status(e);
-  }
-  if (lease) lease->give_to(p);
-
-  // poll(), not epoll: with --pty our stdin may be a regular file or
-  // /dev/null, which epoll refuses.
-  poller pl(poller_backend::poll);
-  pl.add(signals.poll_handle(), events::readable, tok_signal);
-  std::optional<pty_relay> relay;
-  if (o.pty) {
-    relay.emplace(p.terminal(), o.stdin_file.empty());
-    relay->start(pl);
-  }
-
-  const deadline until = deadline_after(o.timeout);
-  std::array<poll_event, 4> ready;
-  for (;;) {
-    // SIGCHLD wakes the wait below, and it is relayed, so an exit between
-    // this check and the wait is not missed.
-    if (const auto status = p.try_wait()) {
-      if (relay) relay->drain();
-      if (lease) lease->take_back(status->was_signaled());
-      return status->shell_code();
-    }
-    const std::size_t n = pl.wait(ready, until);
-    if (n == 0 && clock::now() >= until) {
-      if (p.try_wait()) continue;  // it ended just in time: report its own status
-      // SIGTERM to the whole group, SIGKILL after --kill-after.
-      p.terminate(to_milliseconds(o.kill_after));
-      if (relay) relay->drain();
-      if (lease) lease->take_back(true);
-      return exit_timed_out;
-    }
-    for (const poll_event& ev : std::span(ready).first(n)) {
-      if (ev.token == tok_stdin) {
-        relay->on_stdin(pl);
-      } else if (ev.token == tok_terminal) {
-        relay->on_terminal(pl, ev.what);
-      } else {
-        for (const int sig : signals.take()) {
-          if (sig == SIGCHLD) {
-            if (lease && lease->possible() && has_stopped(p)) lease->command_stopped(p);
-          } else if (sig == SIGWINCH) {
-            // The terminal driver then sends SIGWINCH to the command itself.
-            std::error_code ignored;
-            if (const auto size = our_window_size()) p.resize_terminal(*size, ignored);
-          } else {
-            // Not yet reaped (try_wait above), so the group id is still ours.
-            std::error_code ignored;
-            p.signal_group(sig, ignored);
-          }
-        }
-      }
-    }
-  }
-}
-
-}  // namespace
 
 CLI::App* add_run(CLI::App& app, const std::vector<std::string>& after_dashes, int& status) {
   auto o = std::make_shared<run_options>();

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages pipekit needs to build and test, and only the
 # ones that are missing. Safe to run again. Needs root or sudo for apt-get.
+#   install-deps.sh            what the Linux build and tests need
+#   install-deps.sh windows    and the mingw-w64 cross compiler and Wine
 set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev googletest
   libcli11-dev libfmt-dev nlohmann-json3-dev
   python3 procps
 )
+if [[ ${1:-} == windows ]]; then
+  packages+=(g++-mingw-w64-x86-64-posix wine wine64)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
