@@ -39,15 +39,13 @@ namespace {
 
 // Case-insensitive, as Windows treats environment names.
 struct env_less {
-  bool operator()(const std::wstring& a, const std::wstring& b) const {
-    return ::_wcsicmp(a.c_str(), b.c_str()) < 0;
-  }
+  bool operator()(const std::wstring& a, const std::wstring& b) const { return ::_wcsicmp(a.c_str(), b.c_str()) < 0; }
 };
 
-// The UTF-16 environment block: NAME=VALUE\0...\0, sorted by name as
-// CreateProcessW documents.
-std::wstring build_environment(const command& cmd) {
-  std::map<std::wstring, std::wstring, env_less> env;
+using environment_map = std::map<std::wstring, std::wstring, env_less>;
+
+environment_map child_environment(const command& cmd) {
+  environment_map env;
   if (!cmd.env_cleared()) {
     wchar_t* block = ::GetEnvironmentStringsW();
     for (const wchar_t* p = block; p != nullptr && *p != L'\0'; p += std::wcslen(p) + 1) {
@@ -62,6 +60,12 @@ std::wstring build_environment(const command& cmd) {
     if (value) env[to_wide(key)] = to_wide(*value);
     else env.erase(to_wide(key));
   }
+  return env;
+}
+
+// The UTF-16 environment block: NAME=VALUE\0...\0, sorted by name as
+// CreateProcessW documents.
+std::wstring environment_block(const environment_map& env) {
   std::wstring out;
   for (const auto& [k, v] : env) {
     out += k;
@@ -72,6 +76,32 @@ std::wstring build_environment(const command& cmd) {
   if (env.empty()) out += L'\0';
   out += L'\0';
   return out;
+}
+
+// The program on the child's PATH, as pipekit promises on every system:
+// CreateProcessW itself would search the parent's. A name without an
+// extension gets ".exe", as CreateProcessW does. Returns "" when the name
+// has a directory part or is not on that PATH; CreateProcessW's own search
+// (application and system directories) then decides.
+std::wstring find_on_path(const std::string& program, const environment_map& env) {
+  if (program.find_first_of("/\\:") != std::string::npos) return {};
+  const auto path = env.find(L"PATH");
+  if (path == env.end()) return {};
+  std::wstring name = to_wide(program);
+  const std::size_t dot = name.rfind(L'.');
+  if (dot == std::wstring::npos || dot == 0) name += L".exe";
+  std::wstring_view dirs = path->second;
+  while (!dirs.empty()) {
+    const std::size_t sep = dirs.find(L';');
+    std::wstring dir(dirs.substr(0, sep));
+    dirs = sep == std::wstring_view::npos ? std::wstring_view() : dirs.substr(sep + 1);
+    if (dir.size() >= 2 && dir.front() == L'"' && dir.back() == L'"') dir = dir.substr(1, dir.size() - 2);
+    if (dir.empty()) continue;
+    std::wstring candidate = dir + (dir.back() == L'\\' || dir.back() == L'/' ? L"" : L"\\") + name;
+    const DWORD attrs = ::GetFileAttributesW(candidate.c_str());
+    if (attrs != INVALID_FILE_ATTRIBUTES && (attrs & FILE_ATTRIBUTE_DIRECTORY) == 0) return candidate;
+  }
+  return {};
 }
 
 // An inheritable duplicate of `h` for the child; the original stays ours.
@@ -121,7 +151,9 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
     return {};
   }
   std::wstring line = to_wide(line_utf8);
-  std::wstring env = build_environment(cmd);
+  const environment_map env_map = child_environment(cmd);
+  std::wstring env = environment_block(env_map);
+  const std::wstring program = find_on_path(argv[0], env_map);
   std::wstring cwd;
   if (cmd.working_directory()) cwd = cmd.working_directory()->wstring();
 
@@ -162,8 +194,12 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
       }
       case stdio::kind::file: {
         const file_mode m = s.mode();
-        const DWORD access = m == file_mode::read ? GENERIC_READ : m == file_mode::write ? GENERIC_WRITE : FILE_APPEND_DATA;
-        const DWORD disposition = m == file_mode::read ? OPEN_EXISTING : m == file_mode::write ? CREATE_ALWAYS : OPEN_ALWAYS;
+        const DWORD access = m == file_mode::read    ? GENERIC_READ
+                             : m == file_mode::write ? GENERIC_WRITE
+                                                     : FILE_APPEND_DATA;
+        const DWORD disposition = m == file_mode::read    ? OPEN_EXISTING
+                                  : m == file_mode::write ? CREATE_ALWAYS
+                                                          : OPEN_ALWAYS;
         child_std[i] = open_inheritable(s.path().wstring(), access | SYNCHRONIZE, disposition, ec);
         if (ec) {
           why = {"open", s.path().string()};
@@ -265,8 +301,9 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   const DWORD flags = CREATE_UNICODE_ENVIRONMENT | EXTENDED_STARTUPINFO_PRESENT | CREATE_NO_WINDOW |
                       (wants_job ? CREATE_SUSPENDED : 0) |
                       (cmd.group_setting() != process_group::inherit ? CREATE_NEW_PROCESS_GROUP : 0);
-  const BOOL ok = ::CreateProcessW(nullptr, line.data(), nullptr, nullptr, inherit.empty() ? FALSE : TRUE, flags,
-                                   env.data(), cwd.empty() ? nullptr : cwd.c_str(), &si.StartupInfo, &pi);
+  const BOOL ok = ::CreateProcessW(program.empty() ? nullptr : program.c_str(), line.data(), nullptr, nullptr,
+                                   inherit.empty() ? FALSE : TRUE, flags, env.data(),
+                                   cwd.empty() ? nullptr : cwd.c_str(), &si.StartupInfo, &pi);
   const DWORD create_error = ok ? 0 : ::GetLastError();
   for (HANDLE h : made_inheritable) ::SetHandleInformation(h, HANDLE_FLAG_INHERIT, 0);
   if (!ok) {
@@ -358,9 +395,7 @@ void resize_pty(native_handle_type, terminal_size, std::error_code& ec) noexcept
   ec = make_error_code(errc::not_supported);
 }
 
-std::string signal_name(int sig) {
-  return sig == 15 ? "terminate" : sig == 9 ? "kill" : std::string();
-}
+std::string signal_name(int sig) { return sig == 15 ? "terminate" : sig == 9 ? "kill" : std::string(); }
 
 }  // namespace detail
 }  // namespace pipekit
