@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -64,6 +65,12 @@ launch_result launch_child(const child_plan& plan) noexcept {
     return result;
   }
   result.pid = pid;
+#if defined(__linux__) && defined(SYS_pidfd_open)
+  // The clone launcher gets a pidfd from clone itself; here pidfd_open gives
+  // the same (the child is ours and unreaped, so the pid cannot be reused).
+  result.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (result.pidfd >= 0) ::fcntl(result.pidfd, F_SETFD, FD_CLOEXEC);
+#endif
   return result;
 }
 
