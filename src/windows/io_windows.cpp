@@ -37,7 +37,9 @@ DWORD run_overlapped(HANDLE h, Call call, DWORD& error) noexcept {
   error = 0;
   if (!call(&ov)) {
     error = ::GetLastError();
-    if (error != ERROR_IO_PENDING) return 0;
+    // ERROR_MORE_DATA (message mode) completed a read with part of a
+    // message: its bytes are in the buffer and must be counted, not dropped.
+    if (error != ERROR_IO_PENDING && error != ERROR_MORE_DATA) return 0;
     error = 0;
   }
   if (!::GetOverlappedResult(h, &ov, &n, TRUE)) error = ::GetLastError();
