@@ -5,6 +5,7 @@
 #include "pipekit/error.hpp"
 #include "pipekit/handle.hpp"
 #include "pipekit/limits.hpp"
+#include "pipekit/local.hpp"
 #include "pipekit/pipe.hpp"
 #include "pipekit/poller.hpp"
 #include "pipekit/process.hpp"

@@ -1,0 +1,117 @@
+// The portable half of the local-server API: the throwing forms and the
+// connection's stream primitives over the platform functions of sys/local.hpp.
+#include "pipekit/local.hpp"
+
+#include <utility>
+
+#include "pipekit/error.hpp"
+#include "sys/io.hpp"
+#include "sys/local.hpp"
+
+namespace pipekit {
+
+local_connection::local_connection(local_connection&& other) noexcept
+    : h_(std::move(other.h_)), mode_(other.mode_), server_end_(other.server_end_) {}
+
+local_connection& local_connection::operator=(local_connection&& other) noexcept {
+  if (this != &other) {
+    h_ = std::move(other.h_);
+    mode_ = other.mode_;
+    server_end_ = other.server_end_;
+  }
+  return *this;
+}
+
+std::optional<std::string> local_connection::receive_message(deadline until) {
+  std::error_code ec;
+  auto m = receive_message(until, ec);
+  detail::throw_if(ec, "receive_message");
+  return m;
+}
+
+std::optional<std::string> local_connection::receive_message(deadline until, std::error_code& ec) noexcept {
+  ec.clear();
+  if (!h_.valid()) {
+    ec = std::make_error_code(std::errc::bad_file_descriptor);
+    return std::nullopt;
+  }
+  if (mode_ != local_mode::messages) {
+    ec = make_error_code(errc::not_supported);
+    return std::nullopt;
+  }
+  return detail::local_receive_message(h_.get(), until, ec);
+}
+
+void local_connection::send_message(std::span<const std::byte> data, deadline until) {
+  std::error_code ec;
+  send_message(data, until, ec);
+  detail::throw_if(ec, "send_message");
+}
+
+void local_connection::send_message(std::span<const std::byte> data, deadline until, std::error_code& ec) noexcept {
+  ec.clear();
+  if (!h_.valid()) {
+    ec = std::make_error_code(std::errc::bad_file_descriptor);
+    return;
+  }
+  if (mode_ != local_mode::messages) {
+    ec = make_error_code(errc::not_supported);
+    return;
+  }
+  detail::local_send_message(h_.get(), data, until, ec);
+}
+
+peer_credentials local_connection::peer() const {
+  std::error_code ec;
+  peer_credentials p = peer(ec);
+  detail::throw_if(ec, "peer credentials");
+  return p;
+}
+
+peer_credentials local_connection::peer(std::error_code& ec) const noexcept {
+  ec.clear();
+  if (!h_.valid()) {
+    ec = std::make_error_code(std::errc::bad_file_descriptor);
+    return {};
+  }
+  return detail::local_peer(h_.get(), server_end_, ec);
+}
+
+std::size_t local_connection::do_read_some(std::span<std::byte> buf, std::error_code& ec) noexcept {
+  return detail::local_read(h_.get(), mode_, buf, ec);
+}
+
+std::size_t local_connection::do_write_some(std::span<const std::byte> data, std::error_code& ec) noexcept {
+  return detail::local_write(h_.get(), mode_, data, ec);
+}
+
+bool local_connection::do_wait(readiness what, deadline until, std::error_code& ec) noexcept {
+  return detail::wait_handle(h_.get(), what, until, ec);
+}
+
+void local_connection::do_close(std::error_code& ec) noexcept { h_.close(ec); }
+
+std::size_t local_connection::nonblocking_write_limit() const noexcept { return detail::local_write_limit(mode_); }
+
+local_server local_server::listen(const std::string& name, const listen_options& options) {
+  std::error_code ec;
+  local_server s = listen(name, options, ec);
+  detail::throw_if(ec, "listen on " + name);
+  return s;
+}
+
+local_connection local_server::accept(deadline until) {
+  std::error_code ec;
+  local_connection c = accept(until, ec);
+  detail::throw_if(ec, "accept");
+  return c;
+}
+
+local_connection connect_local(const std::string& name, local_mode mode, deadline until) {
+  std::error_code ec;
+  local_connection c = connect_local(name, mode, until, ec);
+  detail::throw_if(ec, "connect to " + name);
+  return c;
+}
+
+}  // namespace pipekit

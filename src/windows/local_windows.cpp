@@ -1,0 +1,398 @@
+// Local servers on Windows: named-pipe instances in byte or message mode.
+// The server always keeps one instance with an overlapped ConnectNamedPipe
+// pending, so a client can connect while the program is busy with earlier
+// ones; accept() waits on that operation's event with the deadline.
+#include <windows.h>
+
+#include <algorithm>
+#include <chrono>
+#include <new>
+#include <thread>
+#include <vector>
+
+#include "pipekit/error.hpp"
+#include "pipekit/local.hpp"
+#include "sys/io.hpp"
+#include "sys/local.hpp"
+#include "windows/win_error.hpp"
+
+namespace pipekit {
+
+struct local_server::impl {
+  std::wstring name;
+  local_mode mode = local_mode::bytes;
+  bool allow_remote = false;
+  std::vector<unsigned char> acl;  // the DACL the security descriptor points to
+  SECURITY_DESCRIPTOR sd{};
+  SECURITY_ATTRIBUTES sa{};
+  handle event;    // manual reset: signalled when a client connected to `pending`
+  handle pending;  // the instance waiting for the next client
+  OVERLAPPED ov{};
+  bool created_first = false;
+  bool connected_at_once = false;  // ConnectNamedPipe found a client already there
+
+  impl() = default;
+  impl(const impl&) = delete;
+  impl& operator=(const impl&) = delete;
+  ~impl() {
+    // The kernel writes into `ov` until the connect is cancelled and done.
+    if (pending.valid() && !connected_at_once) {
+      DWORD n = 0;
+      if (::CancelIoEx(pending.get(), &ov) || ::GetLastError() != ERROR_NOT_FOUND)
+        ::GetOverlappedResult(pending.get(), &ov, &n, TRUE);
+    }
+  }
+};
+
+namespace detail {
+namespace {
+
+std::wstring pipe_name(const std::string& name) {
+  // "\\.\pipe\NAME" (or any "\\server\pipe\NAME") is used as given.
+  if (name.rfind("\\\\", 0) == 0) return to_wide(name);
+  return L"\\\\.\\pipe\\" + to_wide(name);
+}
+
+DWORD wait_ms(deadline until) noexcept {
+  const int ms = timeout_ms(until);
+  return ms < 0 ? INFINITE : static_cast<DWORD>(ms);
+}
+
+// A DACL with one entry: GENERIC_ALL for the current user's SID. Without it a
+// pipe gets the default DACL, which lets Everyone and anonymous read it.
+// (Wine does not enforce pipe DACLs: under Wine this is set but not checked.)
+bool make_security(local_server::impl& s, std::error_code& ec) {
+  HANDLE token = nullptr;
+  if (!::OpenProcessToken(::GetCurrentProcess(), TOKEN_QUERY, &token)) {
+    ec = last_win_error();
+    return false;
+  }
+  handle token_owner{token};
+  DWORD len = 0;
+  ::GetTokenInformation(token, TokenUser, nullptr, 0, &len);
+  std::vector<unsigned char> user(len);
+  if (len == 0 || !::GetTokenInformation(token, TokenUser, user.data(), len, &len)) {
+    ec = last_win_error();
+    return false;
+  }
+  PSID sid = reinterpret_cast<TOKEN_USER*>(user.data())->User.Sid;
+  const DWORD acl_size = sizeof(ACL) + sizeof(ACCESS_ALLOWED_ACE) - sizeof(DWORD) + ::GetLengthSid(sid);
+  s.acl.assign(acl_size, 0);
+  auto* acl = reinterpret_cast<ACL*>(s.acl.data());
+  if (!::InitializeAcl(acl, acl_size, ACL_REVISION) || !::AddAccessAllowedAce(acl, ACL_REVISION, GENERIC_ALL, sid) ||
+      !::InitializeSecurityDescriptor(&s.sd, SECURITY_DESCRIPTOR_REVISION) ||
+      !::SetSecurityDescriptorDacl(&s.sd, TRUE, acl, FALSE)) {
+    ec = last_win_error();
+    return false;
+  }
+  s.sa.nLength = sizeof s.sa;
+  s.sa.lpSecurityDescriptor = &s.sd;
+  s.sa.bInheritHandle = FALSE;
+  return true;
+}
+
+// Creates the next instance and starts its overlapped connect.
+bool start_instance(local_server::impl& s, std::error_code& ec) noexcept {
+  const DWORD open_mode =
+      PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED | (s.created_first ? 0 : FILE_FLAG_FIRST_PIPE_INSTANCE);
+  const DWORD pipe_mode = (s.mode == local_mode::messages ? PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE
+                                                          : PIPE_TYPE_BYTE | PIPE_READMODE_BYTE) |
+                          PIPE_WAIT | (s.allow_remote ? PIPE_ACCEPT_REMOTE_CLIENTS : PIPE_REJECT_REMOTE_CLIENTS);
+  HANDLE h = ::CreateNamedPipeW(s.name.c_str(), open_mode, pipe_mode, PIPE_UNLIMITED_INSTANCES, 65536, 65536, 0, &s.sa);
+  if (h == INVALID_HANDLE_VALUE) {
+    const DWORD error = ::GetLastError();
+    // FILE_FLAG_FIRST_PIPE_INSTANCE: another server owns the name.
+    ec = (!s.created_first && error == ERROR_ACCESS_DENIED) ? std::make_error_code(std::errc::address_in_use)
+                                                            : win_error(error);
+    return false;
+  }
+  s.created_first = true;
+  s.pending = handle{h};
+  s.ov = OVERLAPPED{};
+  s.ov.hEvent = s.event.get();
+  s.connected_at_once = false;
+  ::ResetEvent(s.event.get());
+  if (::ConnectNamedPipe(h, &s.ov)) {
+    ::SetEvent(s.event.get());
+    return true;
+  }
+  const DWORD error = ::GetLastError();
+  if (error == ERROR_IO_PENDING) return true;
+  // A client connected between CreateNamedPipe and ConnectNamedPipe.
+  if (error == ERROR_PIPE_CONNECTED) {
+    s.connected_at_once = true;
+    ::SetEvent(s.event.get());
+    return true;
+  }
+  s.pending = handle{};
+  ec = win_error(error);
+  return false;
+}
+
+// Runs one overlapped ReadFile/WriteFile with a deadline. Returns the bytes
+// moved and the Windows error (0, ERROR_MORE_DATA, ...). On timeout the
+// operation is cancelled; if it completed anyway, its result stands.
+template <class Call>
+DWORD overlapped_with_deadline(HANDLE h, Call call, deadline until, DWORD& error, bool& timed_out) noexcept {
+  timed_out = false;
+  error = 0;
+  handle event{::CreateEventW(nullptr, TRUE, FALSE, nullptr)};
+  if (!event.get()) {
+    (void)event.release();
+    error = ::GetLastError();
+    return 0;
+  }
+  OVERLAPPED ov{};
+  ov.hEvent = event.get();
+  DWORD n = 0;
+  if (!call(&ov)) {
+    error = ::GetLastError();
+    // ERROR_MORE_DATA at once still moved bytes: their count is in `ov`.
+    // (Returning 0 here would drop the first part of the message.)
+    if (error == ERROR_MORE_DATA) {
+      ::GetOverlappedResult(h, &ov, &n, FALSE);  // fails with ERROR_MORE_DATA, but sets n
+      return n;
+    }
+    if (error != ERROR_IO_PENDING) return 0;
+    error = 0;
+    for (;;) {
+      const DWORD r = ::WaitForSingleObject(event.get(), wait_ms(until));
+      if (r == WAIT_OBJECT_0) break;
+      if (r == WAIT_TIMEOUT && clock::now() < until) continue;
+      ::CancelIoEx(h, &ov);
+      timed_out = true;
+      break;
+    }
+  }
+  if (!::GetOverlappedResult(h, &ov, &n, TRUE)) {
+    error = ::GetLastError();
+    if (error == ERROR_OPERATION_ABORTED && timed_out) return 0;
+  }
+  timed_out = false;  // it completed (perhaps with an error) before the cancel
+  return n;
+}
+
+}  // namespace
+
+std::size_t local_read(native_handle_type h, local_mode, std::span<std::byte> buf, std::error_code& ec) noexcept {
+  // Not read_handle(): it loses the count of an ERROR_MORE_DATA that
+  // completes at once. Here ERROR_MORE_DATA gives the first part of the
+  // message and the rest stays readable.
+  DWORD error = 0;
+  bool timed_out = false;
+  const DWORD room = static_cast<DWORD>(std::min<std::size_t>(buf.size(), 0x7fffffff));
+  const DWORD n = overlapped_with_deadline(
+      h, [&](OVERLAPPED* ov) { return ::ReadFile(h, buf.data(), room, nullptr, ov); }, no_deadline, error, timed_out);
+  switch (error) {
+    case 0:
+    case ERROR_MORE_DATA: return n;
+    case ERROR_BROKEN_PIPE:
+    case ERROR_HANDLE_EOF:
+    case ERROR_PIPE_NOT_CONNECTED: return 0;  // end of stream, as read() returning 0
+    default: ec = win_error(error); return 0;
+  }
+}
+
+std::size_t local_write(native_handle_type h, local_mode, std::span<const std::byte> data,
+                        std::error_code& ec) noexcept {
+  return write_handle(h, handle_kind::pipe, data, ec);
+}
+
+std::size_t local_write_limit(local_mode) noexcept { return static_cast<std::size_t>(-1); }
+
+std::optional<std::string> local_receive_message(native_handle_type h, deadline until, std::error_code& ec) noexcept
+    try {
+  std::string out;
+  std::size_t used = 0;
+  for (;;) {
+    if (out.size() - used < 4096) out.resize(std::max<std::size_t>(65536, out.size() * 2));
+    DWORD error = 0;
+    bool timed_out = false;
+    const DWORD room = static_cast<DWORD>(std::min<std::size_t>(out.size() - used, 0x7fffffff));
+    // Once part of a message arrived the rest is already written: no deadline.
+    const DWORD n = overlapped_with_deadline(
+        h, [&](OVERLAPPED* ov) { return ::ReadFile(h, out.data() + used, room, nullptr, ov); },
+        used == 0 ? until : no_deadline, error, timed_out);
+    if (timed_out) {
+      ec = make_error_code(errc::timed_out);
+      return std::nullopt;
+    }
+    used += n;
+    if (error == 0) {
+      out.resize(used);
+      return out;
+    }
+    if (error == ERROR_MORE_DATA) {
+      // Size the buffer for what is left of this message.
+      DWORD left = 0;
+      if (::PeekNamedPipe(h, nullptr, 0, nullptr, nullptr, &left) && left > 0 && out.size() - used < left)
+        out.resize(used + left);
+      continue;
+    }
+    if (error == ERROR_BROKEN_PIPE || error == ERROR_PIPE_NOT_CONNECTED || error == ERROR_HANDLE_EOF) {
+      if (used != 0) ec = make_error_code(errc::protocol_error);  // cut off mid-message
+      return std::nullopt;
+    }
+    ec = win_error(error);
+    return std::nullopt;
+  }
+} catch (const std::bad_alloc&) {
+  ec = std::make_error_code(std::errc::not_enough_memory);
+  return std::nullopt;
+}
+
+void local_send_message(native_handle_type h, std::span<const std::byte> data, deadline until,
+                        std::error_code& ec) noexcept {
+  if (data.size() > 0x7fffffff) {
+    ec = make_error_code(errc::message_too_large);
+    return;
+  }
+  DWORD error = 0;
+  bool timed_out = false;
+  const DWORD n = overlapped_with_deadline(
+      h, [&](OVERLAPPED* ov) { return ::WriteFile(h, data.data(), static_cast<DWORD>(data.size()), nullptr, ov); },
+      until, error, timed_out);
+  if (timed_out) {
+    ec = make_error_code(errc::timed_out);
+  } else if (error != 0) {
+    ec = win_error(error);
+  } else if (n != data.size()) {
+    ec = make_error_code(errc::protocol_error);  // a message pipe writes all or nothing
+  }
+}
+
+peer_credentials local_peer(native_handle_type h, bool server_end, std::error_code& ec) noexcept {
+  peer_credentials p;
+  ULONG pid = 0;
+  const BOOL ok = server_end ? ::GetNamedPipeClientProcessId(h, &pid) : ::GetNamedPipeServerProcessId(h, &pid);
+  if (!ok) {
+    ec = last_win_error();
+    return p;
+  }
+  p.pid = static_cast<std::int64_t>(pid);
+  return p;  // Windows has no uid: a SID would need its own type
+}
+
+}  // namespace detail
+
+local_server::local_server() noexcept = default;
+local_server::local_server(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
+local_server::local_server(local_server&&) noexcept = default;
+local_server& local_server::operator=(local_server&&) noexcept = default;
+local_server::~local_server() = default;
+
+bool local_server::is_open() const noexcept { return impl_ != nullptr; }
+local_mode local_server::mode() const noexcept { return impl_ ? impl_->mode : local_mode::bytes; }
+native_handle_type local_server::poll_handle() const noexcept {
+  return impl_ ? impl_->event.get() : invalid_native_handle;
+}
+void local_server::close() noexcept { impl_.reset(); }
+
+local_server local_server::listen(const std::string& name, const listen_options& options, std::error_code& ec) noexcept
+    try {
+  ec.clear();
+  if (name.empty()) {
+    ec = make_error_code(errc::invalid_argument);
+    return {};
+  }
+  auto p = std::make_unique<impl>();
+  p->name = detail::pipe_name(name);
+  p->mode = options.mode;
+  p->allow_remote = options.allow_remote;
+  p->event = handle{::CreateEventW(nullptr, TRUE, FALSE, nullptr)};
+  if (!p->event.get()) {
+    (void)p->event.release();
+    ec = detail::last_win_error();
+    return {};
+  }
+  if (!detail::make_security(*p, ec) || !detail::start_instance(*p, ec)) return {};
+  return local_server{std::move(p)};
+} catch (const std::bad_alloc&) {
+  ec = std::make_error_code(std::errc::not_enough_memory);
+  return {};
+}
+
+local_connection local_server::accept(deadline until, std::error_code& ec) noexcept {
+  ec.clear();
+  if (!impl_) {
+    ec = std::make_error_code(std::errc::bad_file_descriptor);
+    return {};
+  }
+  impl& s = *impl_;
+  for (;;) {
+    // A previous accept() could not start the next instance: try again now.
+    if (!s.pending.valid() && !detail::start_instance(s, ec)) return {};
+    const DWORD r = ::WaitForSingleObject(s.event.get(), detail::wait_ms(until));
+    if (r == WAIT_TIMEOUT) {
+      if (clock::now() < until) continue;
+      ec = make_error_code(errc::timed_out);  // the instance stays ready for the next call
+      return {};
+    }
+    if (r != WAIT_OBJECT_0) {
+      ec = detail::last_win_error();
+      return {};
+    }
+    DWORD n = 0;
+    const bool ok = s.connected_at_once || ::GetOverlappedResult(s.pending.get(), &s.ov, &n, FALSE);
+    handle conn = std::move(s.pending);
+    // The next client finds an instance ready before this one is served.
+    std::error_code next_ec;
+    detail::start_instance(s, next_ec);
+    if (!ok) continue;  // a client that came and went before we looked: not the server's error
+    return detail::local_access::make_connection(std::move(conn), s.mode, true);
+  }
+}
+
+local_connection connect_local(const std::string& name, local_mode mode, deadline until, std::error_code& ec) noexcept
+    try {
+  ec.clear();
+  if (name.empty()) {
+    ec = make_error_code(errc::invalid_argument);
+    return {};
+  }
+  const std::wstring wname = detail::pipe_name(name);
+  for (;;) {
+    // SECURITY_IDENTIFICATION: the server may learn who we are, but not act as us.
+    HANDLE h = ::CreateFileW(wname.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING,
+                             FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, nullptr);
+    if (h != INVALID_HANDLE_VALUE) {
+      handle owned{h};
+      if (mode == local_mode::messages) {
+        DWORD read_mode = PIPE_READMODE_MESSAGE;
+        if (!::SetNamedPipeHandleState(h, &read_mode, nullptr, nullptr)) {
+          ec = detail::last_win_error();  // e.g. a byte-mode server
+          return {};
+        }
+      }
+      return detail::local_access::make_connection(std::move(owned), mode, false);
+    }
+    const DWORD error = ::GetLastError();
+    const auto now = clock::now();
+    if (error == ERROR_PIPE_BUSY) {
+      // Every instance is taken: wait for the server to offer the next one.
+      if (now >= until) {
+        ec = make_error_code(errc::timed_out);
+        return {};
+      }
+      const DWORD ms = until == no_deadline ? NMPWAIT_WAIT_FOREVER : std::max<DWORD>(1, detail::wait_ms(until));
+      ::WaitNamedPipeW(wname.c_str(), ms);
+      continue;
+    }
+    if (error == ERROR_FILE_NOT_FOUND && until != no_deadline) {
+      // No server yet: with a deadline, wait for one to appear.
+      if (now >= until) {
+        ec = make_error_code(errc::timed_out);
+        return {};
+      }
+      std::this_thread::sleep_for(std::min<clock::duration>(std::chrono::milliseconds(10), until - now));
+      continue;
+    }
+    ec = detail::win_error(error);
+    return {};
+  }
+} catch (const std::bad_alloc&) {
+  ec = std::make_error_code(std::errc::not_enough_memory);
+  return {};
+}
+
+}  // namespace pipekit
