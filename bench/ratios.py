@@ -25,11 +25,44 @@ PAIR_TARGET = 0.9  # pipekit >= 0.9x the raw baseline with the same parameters
 # Pairs without a target (context only): fork+exec baselines, and the small
 # communicate, where starting cat dominates.
 INFORMATIONAL = ("BM_communicate/pipekit/size:4KiB",)
+# Pair targets other than PAIR_TARGET, by (family, baseline implementation);
+# None: context only. Channels (issue 4): >= 0.8x the raw frame loop for
+# 100-byte and 1 MiB messages, a round trip at most 1.2x the raw one's time.
+FAMILY_TARGETS = {
+    ("BM_channel_small", "raw"): 0.8,
+    ("BM_channel_small", "raw_buffered"): None,
+    ("BM_channel_small", "raw_sigpipe_guard"): None,
+    ("BM_channel_large", "raw"): 0.8,
+    ("BM_channel_large", "raw_unframed"): 0.8,
+    ("BM_channel_roundtrip", "raw"): round(1 / 1.2, 3),
+    ("BM_channel_roundtrip", "raw_sigpipe_guard"): None,
+    ("BM_channel_batch", "raw"): None,
+    ("BM_channel_crossing", "raw"): None,
+}
 
 # (what, numerator, denominator, target): the issue's other targets, plus
 # context rows. Names are normalised (no option suffixes). target None:
 # informational.
 CHECKS = [
+    ("pipekit channel_pair() 100 B vs Python multiprocessing.Pipe() send_bytes/recv_bytes",
+     "BM_channel_small/pipekit/transport:socketpair/size:100", "BM_channel_small/python/transport:socketpair/size:100",
+     3.0),
+    ("pipekit channel_pair(false) 100 B vs Python multiprocessing.Pipe(False)",
+     "BM_channel_small/pipekit/transport:pipe/size:100", "BM_channel_small/python/transport:pipe/size:100", 3.0),
+    ("pipekit channel_pair() 100 B, send_batch() of 64, vs Python multiprocessing.Pipe()",
+     "BM_channel_batch/pipekit/transport:socketpair/size:100/batch:64",
+     "BM_channel_small/python/transport:socketpair/size:100", None),
+    ("pipekit channel_pair() 1 MiB vs raw pipe throughput (1 MiB pipe, framed)",
+     "BM_channel_large/pipekit/transport:socketpair/size:1MiB", "BM_channel_large/raw/transport:pipe/size:1MiB", None),
+    ("pipekit channel_pair() round trip vs raw pipe ping-pong, one CPU",
+     "BM_channel_roundtrip/pipekit/transport:socketpair/cpu:same/size:1",
+     "BM_channel_roundtrip/raw/transport:pipe/cpu:same/size:1", None),
+    ("pipekit channel_pair() round trip vs raw pipe ping-pong, free placement",
+     "BM_channel_roundtrip/pipekit/transport:socketpair/cpu:free/size:1",
+     "BM_channel_roundtrip/raw/transport:pipe/cpu:free/size:1", None),
+    ("Python send_bytes of 2 GiB + 1 to pipekit recv vs raw socketpair",
+     "BM_channel_crossing/python_sender/transport:socketpair/size:2GiB+1",
+     "BM_channel_crossing/raw/transport:socketpair/size:2GiB+1", None),
     ("pipekit default pipe vs raw OS-default pipe, 64 KiB chunks (lock-step trap)",
      "BM_pipe_throughput/pipekit/cap:1MiB/chunk:64KiB", "BM_pipe_throughput/raw/cap:64KiB/chunk:64KiB", None),
     ("raw 1 MiB pipe vs raw OS-default pipe, 64 KiB chunks",
@@ -114,7 +147,7 @@ def load(paths):
 
 
 def fmt_rate(name, value):
-    if name.startswith("BM_spawn"):
+    if name.startswith(("BM_spawn", "BM_channel_small", "BM_channel_batch", "BM_channel_roundtrip")):  # items/s
         return f"{value:,.0f}/s"
     if value >= 2**30:
         return f"{value / 2**30:.2f} GiB/s"
@@ -156,8 +189,9 @@ def main(argv):
                 informational = bparts[1].startswith("raw_fork") or name in INFORMATIONAL
                 pairs.append((informational, base_name, base))
         for informational, base_name, base in sorted(pairs, key=lambda p: (p[0], p[1])):
-            rows.append(row(f"{name}  vs  {base_name.split('/')[1]}", name, r, base_name, base,
-                            None if informational else PAIR_TARGET))
+            target = None if informational else PAIR_TARGET
+            target = FAMILY_TARGETS.get((parts[0], base_name.split("/")[1]), target)
+            rows.append(row(f"{name}  vs  {base_name.split('/')[1]}", name, r, base_name, base, target))
     for what, num, den, target in CHECKS:
         if num in results and den in results:
             rows.append(row(what, num, results[num], den, results[den], target))
@@ -170,7 +204,7 @@ def main(argv):
     for r in rows:
         print(line(r))
     print(f"\nratio = measured / baseline (rates, medians; > 1: faster than the baseline).")
-    print(f"Pair target: pipekit >= {PAIR_TARGET}x raw with the same parameters.")
+    print(f"Pair target: pipekit >= {PAIR_TARGET}x raw with the same parameters, unless the row says otherwise.")
     for path, date, load_avg in contexts:
         print(f"{path}: {date}, load average at start {', '.join(f'{x:.2f}' for x in load_avg)}")
     return 0

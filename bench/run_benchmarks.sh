@@ -15,7 +15,7 @@
 #                              different benchmarks are randomly interleaved so
 #                              that a burst of load from elsewhere does not
 #                              land on one side of a pair only.
-# Takes about 1.5 minutes on a 2-vCPU VM (plus the build).
+# Takes about 3 minutes on a 2-vCPU VM (plus the build).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -57,6 +57,14 @@ run bench_pipe pipe.json
 run bench_spawn spawn.json --benchmark_filter='^BM_spawn/'
 run bench_spawn spawn_1GiB.json --benchmark_filter='^BM_spawn_1GiB/'
 run bench_communicate communicate.json
+# Channels: pipekit and raw in one program, Python's multiprocessing.Pipe in
+# another (same names, implementation "python"), and the 2 GiB + 1 one-shots
+# (2-4 GiB of memory each) once, in their own process.
+run bench_channel channel.json --benchmark_filter='^BM_channel_(small|batch|large|roundtrip)/'
+echo
+echo "=== bench/channel_python.py"
+python3 "$here/channel_python.py" --repetitions "$reps" --out "$results/channel_python.json"
+reps=1 run bench_channel channel_crossing.json --benchmark_filter='^BM_channel_crossing/'
 
 echo
-python3 "$here/ratios.py" "$results"/{pipe,spawn,spawn_1GiB,communicate}.json
+python3 "$here/ratios.py" "$results"/{pipe,spawn,spawn_1GiB,communicate,channel,channel_python,channel_crossing}.json

@@ -1,0 +1,258 @@
+// channel: whole messages over any byte stream — an anonymous pipe pair, a
+// FIFO pair, a socketpair, a child's stdin/stdout — wire-compatible with
+// Python's multiprocessing.connection (Connection.send_bytes / recv_bytes).
+//
+//   auto [a, b] = pipekit::channel_pair();          // like multiprocessing.Pipe()
+//   a.send("hello");
+//   std::string msg;
+//   bool got = b.recv(msg);                          // true, msg == "hello"
+//   a.close_send();
+//   got = b.recv(msg);                               // false: clean end of stream
+//
+// Wire format (the one multiprocessing uses): a 4-byte big-endian signed
+// length, then the payload. A payload of more than 0x7fffffff bytes is
+// announced by a length of -1 followed by an 8-byte big-endian unsigned
+// length. A Python program that wraps its end in
+// multiprocessing.connection.Connection(fd) talks to a pipekit channel with
+// no adapter; only send_bytes/recv_bytes are compatible (Python's send() and
+// recv() pickle objects: their payload reaches pipekit as opaque bytes).
+//
+// Errors (two forms for every blocking call: throwing std::system_error, or
+// std::error_code& and noexcept):
+// - recv() returns false, with no error, at end of stream exactly between
+//   two messages (the peer closed or called close_send()).
+// - A header or payload cut off by end of stream: errc::protocol_error.
+// - A peer announcing more than max_message_size: errc::message_too_large;
+//   a negative length other than -1: errc::protocol_error. Nothing of the
+//   announced size is allocated, and the channel is closed: every later call
+//   reports the same error (see "Fatal errors" below).
+// - A deadline that passes: errc::timed_out (== std::errc::timed_out). A
+//   recv() that times out loses nothing: what arrived of a message is kept
+//   and the next recv() continues it. A send() that times out before the
+//   first byte of its frame went out leaves the channel intact; if it timed
+//   out part-way through the frame, the rest can never be sent in order, so
+//   the send direction is broken: that send reports timed_out and later
+//   sends errc::protocol_error.
+// - A peer that closed its receiving end: std::errc::broken_pipe. pipekit
+//   never lets SIGPIPE kill the process and never changes its disposition.
+// - A closed or moved-from channel: std::errc::bad_file_descriptor; sending
+//   on a receive-only end (or receiving on a send-only one):
+//   errc::not_supported. Out of memory: std::errc::not_enough_memory.
+//
+// Allocation bounds: recv() sizes the message buffer by what actually
+// arrives, not by what is announced: at most 1 MiB before anything of the
+// payload arrived, then each time it fills it grows to 4 times its size,
+// never past the announced size. A peer that announces max_message_size and
+// sends a few bytes costs 1 MiB; in general the buffer is at most 4 times
+// what arrived (a reused `out` string that is already large enough is not
+// reallocated). Bytes read ahead of recv() are held in the channel's receive
+// buffer, at most max_buffered_incoming of them.
+//
+// How two-way traffic cannot deadlock: two programs that each send a large
+// message before reading deadlock over plain pipes — both block in write()
+// once the OS buffers are full. A channel never blocks inside write(): its
+// sends are non-blocking (MSG_DONTWAIT on sockets; a pipe's or FIFO's write
+// end is switched to O_NONBLOCK at the first send). When the OS buffer is
+// full, send() waits for its writer to become writable *or its reader to
+// become readable*, and moves incoming bytes into the channel's receive
+// buffer, so the peer's send progresses, finishes, and the peer starts
+// reading ours. recv() then returns the buffered messages first. So two
+// pipekit peers that each send up to max_buffered_incoming bytes before
+// reading always finish; past that bound send() only waits for writability
+// (the peer must read). A Python peer that sends first and reads after also
+// finishes, as long as what it sends fits the bound. This needs streams over
+// OS handles (handle_stream); a channel over another kind of stream writes
+// with its blocking write_all() and does not read while it sends.
+//
+// Non-blocking use with a poller: register read_handle() for readable and,
+// when it is reported, call recv(out, pipekit::clock::now(), ec) until it
+// reports timed_out (a complete message may already sit in the receive
+// buffer without the handle being readable; buffered_incoming() says how
+// many bytes are there). A partly received message is kept between calls.
+//
+// Handing one end to a child (the parent–child pattern):
+//
+//   auto [mine, theirs] = pipekit::channel_pair();
+//   pipekit::command cmd{"worker"};
+//   cmd.pass_handle(theirs.native_handle(), 3).env(pipekit::channel_fd_variable, "3");
+//   pipekit::process p = cmd.spawn();
+//   theirs.close();                                  // the child holds its copy
+//   mine.send("job 1");
+//
+//   // in the worker (pipekit):
+//   pipekit::channel ch = pipekit::channel::from_environment();
+//   // or in a Python worker:
+//   //   conn = multiprocessing.connection.Connection(int(os.environ["PIPEKIT_CHANNEL_FD"]))
+//
+// Hand an end over before using it: its first send() switches a pipe's write
+// end to non-blocking mode, which the child would share (sockets are never
+// switched). A read end is never switched; a duplex stream that is not a
+// socket (a tty) is switched when the channel is made.
+//
+// A channel to a child over its standard streams: its stdout is the reader,
+// its stdin the writer:
+//   pipekit::channel ch(std::move(p.out()), std::move(p.in()));
+//
+// Thread-safety: sends are serialised by the channel and so are receives, so
+// any number of threads may call send()/send_batch() and recv() at once;
+// each message goes out whole (frames never interleave) and each recv()
+// returns one whole message. A sender and a receiver proceed concurrently.
+// close_send() waits for a send in progress. close(), the move operations and
+// the destructor must not run concurrently with any other call. With several
+// receiving threads, a recv() deadline does not cover the wait for another
+// thread's recv() to finish (likewise for sends).
+//
+// Fatal errors: after message_too_large or protocol_error from the incoming
+// side, the channel is closed: its handles are released right away when no
+// send() is in progress, else when that send returns (a socket is shut down
+// at once, which wakes such a send; over pipes a send blocked without
+// deadline wakes when the peer reads, writes or closes).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "pipekit/deadline.hpp"
+#include "pipekit/native_handle.hpp"
+#include "pipekit/stream.hpp"
+
+namespace pipekit {
+
+// The largest message a channel accepts by default (64 MiB).
+inline constexpr std::size_t default_max_message_size = std::size_t{64} << 20;
+
+// The environment variable from_environment() reads by default.
+inline constexpr const char* channel_fd_variable = "PIPEKIT_CHANNEL_FD";
+
+struct channel_options {
+  // A peer announcing a larger message gets errc::message_too_large.
+  std::size_t max_message_size = default_max_message_size;
+  // The most bytes the channel reads ahead of recv(): what a send() blocked
+  // by a full OS buffer may take in from the peer (see "How two-way traffic
+  // cannot deadlock"). The default holds two messages of the default maximum
+  // size. The memory is allocated as bytes arrive and given back once recv()
+  // has consumed them.
+  std::size_t max_buffered_incoming = 2 * default_max_message_size;
+};
+
+namespace detail {
+class channel_core;
+}
+
+class channel {
+ public:
+  // A closed channel.
+  channel() noexcept;
+  // One stream carries both directions (a socket, a tty). May be null.
+  explicit channel(std::unique_ptr<stream> duplex, const channel_options& options = {});
+  // Messages arrive on `reader` and leave through `writer`. Either may be
+  // null: a receive-only or send-only channel.
+  channel(std::unique_ptr<stream> reader, std::unique_ptr<stream> writer, const channel_options& options = {});
+  // The same over OS handles (a socket; a pipe pair; a child's stdout + stdin).
+  explicit channel(handle_stream duplex, const channel_options& options = {});
+  channel(handle_stream reader, handle_stream writer, const channel_options& options = {});
+
+  channel(channel&& other) noexcept;
+  channel& operator=(channel&& other) noexcept;
+  channel(const channel&) = delete;
+  channel& operator=(const channel&) = delete;
+  ~channel();
+
+  // The child's side: a channel over descriptor `fd` it inherited (and now
+  // owns). The descriptor is checked (std::errc::bad_file_descriptor if it is
+  // not open) and made close-on-exec, so it does not leak into grandchildren.
+  // A socket (or anything opened for reading and writing) gives a duplex
+  // channel; a pipe's read end a receive-only one, its write end a send-only
+  // one.
+  [[nodiscard]] static channel from_inherited_fd(native_handle_type fd, const channel_options& options = {});
+  [[nodiscard]] static channel from_inherited_fd(native_handle_type fd, const channel_options& options,
+                                                 std::error_code& ec) noexcept;
+  // The same with the descriptor number read from an environment variable;
+  // errc::invalid_argument when it is missing or not a number.
+  [[nodiscard]] static channel from_environment(const char* variable = channel_fd_variable,
+                                                const channel_options& options = {});
+  [[nodiscard]] static channel from_environment(const char* variable, const channel_options& options,
+                                                std::error_code& ec) noexcept;
+
+  // Sends one message: header and payload in one system call when the
+  // writer is an OS handle. Returns once the whole frame is in the OS buffer.
+  void send(std::span<const std::byte> message);
+  void send(std::string_view message);
+  void send(std::span<const std::byte> message, deadline until);
+  void send(std::string_view message, deadline until);
+  void send(std::span<const std::byte> message, deadline until, std::error_code& ec) noexcept;
+  void send(std::string_view message, deadline until, std::error_code& ec) noexcept;
+
+  // Sends many messages with as few system calls as possible (one gather
+  // write of up to 512 frames). Returns how many messages went out whole;
+  // on error the ones after that were not sent (if the error cut a frame,
+  // the send direction is broken, as for send()).
+  std::size_t send_batch(std::span<const std::span<const std::byte>> messages);
+  std::size_t send_batch(std::span<const std::string_view> messages);
+  std::size_t send_batch(std::span<const std::span<const std::byte>> messages, deadline until,
+                         std::error_code& ec) noexcept;
+  std::size_t send_batch(std::span<const std::string_view> messages, deadline until, std::error_code& ec) noexcept;
+
+  // Receives one message into `out` (its previous content is replaced).
+  // Returns false at a clean end of stream between messages, and on error
+  // (then ec is set and `out` holds nothing useful).
+  [[nodiscard]] bool recv(std::string& out);
+  [[nodiscard]] bool recv(std::string& out, deadline until);
+  [[nodiscard]] bool recv(std::string& out, deadline until, std::error_code& ec) noexcept;
+  // nullopt at a clean end of stream; throws on error.
+  [[nodiscard]] std::optional<std::string> recv();
+
+  // Half-close: the peer's recv() returns false once it has read what was
+  // sent; this end can still receive. A socket is shut down for writing;
+  // a separate writer is closed.
+  void close_send();
+  void close_send(std::error_code& ec) noexcept;
+
+  // Closes both directions and releases the handles.
+  void close();
+  void close(std::error_code& ec) noexcept;
+
+  [[nodiscard]] bool is_open() const noexcept;
+  [[nodiscard]] bool can_send() const noexcept;
+  [[nodiscard]] bool can_recv() const noexcept;
+
+  // The underlying streams (null when the channel has no such direction).
+  // For a duplex channel both are the same stream. Reading or writing them
+  // directly breaks the framing; they are here for waiting and inspection.
+  [[nodiscard]] stream* reader() noexcept;
+  [[nodiscard]] stream* writer() noexcept;
+  // The handles to give a poller: readable means recv() can make progress.
+  [[nodiscard]] native_handle_type read_handle() const noexcept;
+  [[nodiscard]] native_handle_type write_handle() const noexcept;
+  // The one handle of a duplex or one-way channel, to hand to a child with
+  // command::pass_handle(); invalid_native_handle when the channel has two
+  // different handles (pass read_handle() and write_handle() then).
+  [[nodiscard]] native_handle_type native_handle() const noexcept;
+
+  // Bytes received from the OS that recv() has not returned yet.
+  [[nodiscard]] std::size_t buffered_incoming() const noexcept;
+  [[nodiscard]] const channel_options& options() const noexcept;
+
+ private:
+  std::unique_ptr<detail::channel_core> core_;
+};
+
+// The two ends of a new channel, like Python's multiprocessing.Pipe(duplex).
+struct channel_ends {
+  channel first;
+  channel second;
+};
+
+// duplex (the default): a socketpair; both ends send and receive.
+// Not duplex: an anonymous pipe (pipekit's default capacity); `first` only
+// receives and `second` only sends, as in `r, w = multiprocessing.Pipe(False)`.
+// Both ends are close-on-exec: they reach a child only through pass_handle().
+[[nodiscard]] channel_ends channel_pair(bool duplex = true, const channel_options& options = {});
+[[nodiscard]] channel_ends channel_pair(bool duplex, const channel_options& options, std::error_code& ec) noexcept;
+
+}  // namespace pipekit

@@ -1,0 +1,183 @@
+// POSIX side of channels: writev/sendmsg gather writes, poll() on a reader
+// and a writer at once, socketpair.
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <ctime>
+
+#include "pipekit/error.hpp"
+#include "sys/channel_io.hpp"
+#include "sys/io.hpp"
+
+namespace pipekit::detail {
+
+namespace {
+
+// Enough for 128 frames (header + payload) per call, and small enough to
+// live on the stack.
+constexpr std::size_t max_pieces = std::min<std::size_t>(256, IOV_MAX);
+
+// writev() with SIGPIPE blocked in this thread only, swallowing the SIGPIPE a
+// write to a pipe without reader raises (the same guard as write_guarded() in
+// io_posix.cpp): the process neither dies nor sees its disposition changed.
+// One piece goes out with write(): writev() costs more for small frames.
+ssize_t writev_guarded(int fd, const struct iovec* iov, int count, int& err) noexcept {
+  sigset_t pipe_only;
+  sigset_t old_mask;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask);
+  ssize_t n;
+  do {
+    n = count == 1 ? ::write(fd, iov[0].iov_base, iov[0].iov_len) : ::writev(fd, iov, count);
+  } while (n < 0 && errno == EINTR);
+  err = errno;
+  if (!sigismember(&old_mask, SIGPIPE)) {
+    if (n < 0 && err == EPIPE) {
+      // The SIGPIPE this write raised is pending on this thread: take it.
+      const struct timespec zero {};
+      while (sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  }
+  return n;
+}
+
+}  // namespace
+
+std::size_t gather_write_limit() noexcept { return max_pieces; }
+
+std::size_t gather_write(native_handle_type h, std::span<const std::span<const std::byte>> pieces, bool is_socket,
+                         std::error_code& ec) noexcept {
+  struct iovec iov[max_pieces];
+  const std::size_t count = std::min(pieces.size(), max_pieces);
+  for (std::size_t i = 0; i < count; ++i) {
+    iov[i].iov_base = const_cast<std::byte*>(pieces[i].data());
+    iov[i].iov_len = pieces[i].size();
+  }
+  ssize_t n;
+  int err = 0;
+  if (is_socket) {
+    struct msghdr msg {};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
+    // MSG_DONTWAIT: non-blocking for this call only, so the socket's own
+    // mode (shared with a child that holds the other copy) never changes.
+    do {
+      n = count == 1 ? ::send(h, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT)
+                     : ::sendmsg(h, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    err = errno;
+  } else {
+    n = writev_guarded(h, iov, static_cast<int>(count), err);
+  }
+  if (n < 0) {
+    ec = system_error_code(err);
+    return 0;
+  }
+  return static_cast<std::size_t>(n);
+}
+
+bool wait_read_or_write(native_handle_type r, native_handle_type w, deadline until, read_write_readiness& ready,
+                        std::error_code& ec) noexcept {
+  ready = {};
+  struct pollfd p[2]{};
+  nfds_t n = 0;
+  p[n].fd = w;
+  p[n].events = POLLOUT;
+  if (r == w) {
+    p[n].events |= POLLIN;
+  } else if (r != invalid_native_handle) {
+    ++n;
+    p[n].fd = r;
+    p[n].events = POLLIN;
+  }
+  ++n;
+  for (;;) {
+    const int k = ::poll(p, n, timeout_ms(until));
+    if (k > 0) {
+      for (nfds_t i = 0; i < n; ++i) {
+        if (p[i].revents & POLLNVAL) {
+          ec = system_error_code(EBADF);
+          return false;
+        }
+      }
+      // POLLHUP/POLLERR count as ready: the next read or write reports what
+      // happened (a hang-up on the writer is a broken pipe, on the reader
+      // the end of stream). A socket whose peer only half-closed reports
+      // POLLIN without POLLHUP: readable, not writable.
+      const short out_bits = POLLOUT | POLLERR | POLLHUP;
+      const short in_bits = POLLIN | POLLERR | POLLHUP;
+      ready.writable = (p[0].revents & out_bits) != 0;
+      if (r == w) {
+        ready.readable = (p[0].revents & in_bits) != 0;
+      } else {
+        ready.readable = n > 1 && (p[1].revents & in_bits) != 0;
+      }
+      return true;
+    }
+    if (k == 0) {
+      if (clock::now() >= until) return false;
+      continue;  // poll rounds down on some systems; go round again
+    }
+    if (errno == EINTR) continue;
+    ec = system_error_code(errno);
+    return false;
+  }
+}
+
+void make_socket_pair(handle& a, handle& b, std::error_code& ec) noexcept {
+  int fds[2];
+#if defined(SOCK_CLOEXEC)
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    ec = system_error_code(errno);
+    return;
+  }
+#else
+  // No SOCK_CLOEXEC: the window before FD_CLOEXEC is covered because
+  // pipekit's spawn closes every descriptor it was not asked to pass.
+  if (::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) {
+    ec = system_error_code(errno);
+    return;
+  }
+  ::fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+  ::fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+#endif
+  a = handle{fds[0]};
+  b = handle{fds[1]};
+}
+
+void shutdown_socket(native_handle_type h, bool reading, bool writing, std::error_code& ec) noexcept {
+  const int how = reading && writing ? SHUT_RDWR : reading ? SHUT_RD : SHUT_WR;
+  if (::shutdown(h, how) != 0) ec = system_error_code(errno);
+}
+
+handle_access adopt_inherited_handle(native_handle_type h, std::error_code& ec) noexcept {
+  if (h < 0) {
+    ec = system_error_code(EBADF);
+    return handle_access::read_write;
+  }
+  const int fd_flags = ::fcntl(h, F_GETFD);
+  const int status = fd_flags < 0 ? -1 : ::fcntl(h, F_GETFL);
+  if (fd_flags < 0 || status < 0) {
+    ec = system_error_code(errno);
+    return handle_access::read_write;
+  }
+  if (!(fd_flags & FD_CLOEXEC) && ::fcntl(h, F_SETFD, fd_flags | FD_CLOEXEC) < 0) ec = system_error_code(errno);
+  switch (status & O_ACCMODE) {
+    case O_RDONLY: return handle_access::read;
+    case O_WRONLY: return handle_access::write;
+    default: return handle_access::read_write;
+  }
+}
+
+}  // namespace pipekit::detail

@@ -1,0 +1,938 @@
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pipekit/channel.hpp"
+#include "pipekit/error.hpp"
+#include "pipekit/pipe.hpp"
+#include "pipekit/poller.hpp"
+#include "pipekit/process.hpp"
+
+// ---- allocation tracking ------------------------------------------------------
+// The largest single allocation while `tracking` is on: proves that a hostile
+// announcement makes nothing of its size be allocated (with ru_maxrss below).
+
+namespace {
+std::atomic<bool> tracking{false};
+std::atomic<std::size_t> largest_allocation{0};
+
+void* tracked_alloc(std::size_t n) {
+  if (tracking.load(std::memory_order_relaxed)) {
+    std::size_t seen = largest_allocation.load(std::memory_order_relaxed);
+    while (n > seen && !largest_allocation.compare_exchange_weak(seen, n, std::memory_order_relaxed)) {
+    }
+  }
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+}  // namespace
+
+void* operator new(std::size_t n) { return tracked_alloc(n); }
+void* operator new[](std::size_t n) { return tracked_alloc(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+
+using namespace std::chrono_literals;
+using pipekit::channel;
+
+constexpr std::size_t kib = 1024;
+constexpr std::size_t mib = 1024 * kib;
+constexpr auto test_time = 60s;  // every blocking call has a deadline: a failure never hangs
+
+// The same bytes as pattern() in tests/helpers/mp_peer.py.
+std::string pattern(std::size_t n, unsigned seed) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i + seed) % 251);
+  return s;
+}
+
+std::span<const std::byte> bytes(std::string_view s) { return std::as_bytes(std::span(s)); }
+
+std::string be32(std::uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+}
+std::string be64(std::uint64_t v) {
+  return be32(static_cast<std::uint32_t>(v >> 32)) + be32(static_cast<std::uint32_t>(v));
+}
+
+long max_rss_kib() {
+  struct rusage ru {};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+// A channel reading from a raw writer we control byte by byte.
+struct raw_feed {
+  pipekit::handle_stream raw;  // we write frames (or garbage) here
+  channel ch;                  // the channel under test reads them
+};
+
+raw_feed socket_feed(const pipekit::channel_options& o = {}) {
+  int fds[2];
+  EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  return {pipekit::handle_stream(pipekit::handle(fds[0])), channel(pipekit::handle_stream(pipekit::handle(fds[1])), o)};
+}
+
+raw_feed pipe_feed(const pipekit::channel_options& o = {}) {
+  auto p = pipekit::make_pipe();
+  return {std::move(p.write_end), channel(std::make_unique<pipekit::handle_stream>(std::move(p.read_end)), nullptr, o)};
+}
+
+std::string recv_or_fail(channel& ch) {
+  std::string out;
+  std::error_code ec;
+  EXPECT_TRUE(ch.recv(out, pipekit::after(test_time), ec)) << ec.message();
+  return out;
+}
+
+// Two channels over two pipes (not a socket): the kind of duplex connection a
+// parent has with a child's stdin/stdout.
+pipekit::channel_ends pipe_duplex() {
+  auto p1 = pipekit::make_pipe();
+  auto p2 = pipekit::make_pipe();
+  return {channel(std::move(p1.read_end), std::move(p2.write_end)),
+          channel(std::move(p2.read_end), std::move(p1.write_end))};
+}
+
+// ---- child modes: the test binary re-run as a pipekit peer ---------------------
+
+constexpr const char* child_mode_variable = "PIPEKIT_CHANNEL_TEST_CHILD";
+
+int run_child_mode(const std::string& mode) {
+  std::error_code ec;
+  channel ch = channel::from_environment(pipekit::channel_fd_variable, {}, ec);
+  if (ec) return 10;
+  std::string msg;
+  if (mode == "echo") {
+    while (ch.recv(msg, pipekit::no_deadline, ec)) {
+      ch.send(msg, pipekit::no_deadline, ec);
+      if (ec) return 11;
+    }
+    return ec ? 12 : 0;
+  }
+  if (mode.rfind("swap:", 0) == 0) {
+    const std::size_t n = std::stoul(mode.substr(5));
+    ch.send(pattern(n, 1), pipekit::after(test_time), ec);
+    if (ec) return 13;
+    if (!ch.recv(msg, pipekit::after(test_time), ec)) return 14;
+    return msg == pattern(n, 2) ? 0 : 15;
+  }
+  return 20;
+}
+
+// Runs before main(): when the tests spawn this binary as a peer, it plays
+// that role and exits without starting GoogleTest.
+[[maybe_unused]] const int child_dispatch = [] {
+  if (const char* mode = std::getenv(child_mode_variable)) std::exit(run_child_mode(mode));
+  return 0;
+}();
+
+std::string self_path() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+}
+
+const std::string mp_peer = PIPEKIT_SOURCE_DIR "/tests/helpers/mp_peer.py";
+
+pipekit::command python_peer(const std::vector<std::string>& args) {
+  pipekit::command cmd{"python3", mp_peer};
+  cmd.args(args).kill_on_parent_death();
+  return cmd;
+}
+
+// ---- round trips -----------------------------------------------------------------
+
+TEST(channel, round_trips_messages_of_0_1_and_1MiB_bytes_over_a_socketpair) {
+  auto [a, b] = pipekit::channel_pair();
+  for (const std::size_t n : {std::size_t{0}, std::size_t{1}, mib}) {
+    const std::string m = pattern(n, static_cast<unsigned>(n));
+    std::thread t([&, n] {
+      std::error_code ec;
+      a.send(m, pipekit::after(test_time), ec);
+      EXPECT_FALSE(ec) << ec.message() << " size " << n;
+    });
+    EXPECT_EQ(recv_or_fail(b), m);
+    t.join();
+  }
+}
+
+TEST(channel, round_trips_messages_of_0_1_and_1MiB_bytes_over_a_pipe) {
+  auto [r, w] = pipekit::channel_pair(false);
+  for (const std::size_t n : {std::size_t{0}, std::size_t{1}, mib}) {
+    const std::string m = pattern(n, 7);
+    // 1 MiB plus its header does not fit the 1 MiB pipe: send from a thread.
+    std::thread t([&] { w.send(m, pipekit::after(test_time)); });
+    EXPECT_EQ(recv_or_fail(r), m);
+    t.join();
+  }
+}
+
+TEST(channel, many_small_messages_arrive_whole_and_in_order) {
+  auto [a, b] = pipekit::channel_pair();
+  constexpr int count = 20000;
+  std::thread t([&] {
+    for (int i = 0; i < count; ++i) a.send(std::to_string(i) + ":" + pattern(static_cast<std::size_t>(i % 300), 0));
+    a.close_send();
+  });
+  std::string m;
+  int i = 0;
+  while (b.recv(m, pipekit::after(test_time))) {
+    ASSERT_EQ(m, std::to_string(i) + ":" + pattern(static_cast<std::size_t>(i % 300), 0));
+    ++i;
+  }
+  EXPECT_EQ(i, count);
+  t.join();
+}
+
+TEST(channel, send_batch_frames_every_message) {
+  auto [a, b] = pipekit::channel_pair();
+  std::vector<std::string> owned;
+  for (int i = 0; i < 1000; ++i) owned.push_back(pattern(static_cast<std::size_t>(i % 17), static_cast<unsigned>(i)));
+  std::vector<std::string_view> views(owned.begin(), owned.end());
+  std::vector<std::span<const std::byte>> spans;
+  for (const auto& s : owned) spans.push_back(bytes(s));
+  std::thread t([&] {
+    EXPECT_EQ(a.send_batch(views), 1000u);
+    EXPECT_EQ(a.send_batch(spans), 1000u);
+    a.close_send();
+  });
+  for (int round = 0; round < 2; ++round)
+    for (const auto& s : owned) ASSERT_EQ(recv_or_fail(b), s);
+  std::string m;
+  EXPECT_FALSE(b.recv(m, pipekit::after(test_time)));
+  t.join();
+}
+
+TEST(channel, send_batch_mixes_small_and_large_messages) {
+  // Small payloads are copied next to their headers, large ones are sent in
+  // place: both kinds, in any order, arrive whole.
+  auto [a, b] = pipekit::channel_pair();
+  std::vector<std::string> owned;
+  for (const std::size_t n : {std::size_t{0}, std::size_t{5000}, std::size_t{10}, 3 * mib, std::size_t{2048},
+                              std::size_t{2049}, std::size_t{1}, std::size_t{0}})
+    owned.push_back(pattern(n, static_cast<unsigned>(owned.size())));
+  std::vector<std::string_view> views(owned.begin(), owned.end());
+  std::thread t([&] {
+    std::error_code ec;
+    EXPECT_EQ(a.send_batch(views, pipekit::after(test_time), ec), owned.size()) << ec.message();
+  });
+  for (const auto& s : owned) EXPECT_TRUE(recv_or_fail(b) == s) << s.size();
+  t.join();
+}
+
+TEST(channel, send_batch_that_times_out_reports_the_messages_that_went_out_whole) {
+  auto [r, w] = pipekit::channel_pair(false);  // a pipe nobody reads yet
+  // Three messages fit the pipe's buffer, the fourth does not.
+  const std::string m = pattern(pipekit::pipe_capacity(w.write_handle()) * 3 / 10, 4);
+  const std::vector<std::string_view> batch(10, m);
+  std::error_code ec;
+  const std::size_t sent = w.send_batch(batch, pipekit::after(50ms), ec);
+  EXPECT_TRUE(ec == std::errc::timed_out) << ec.message();
+  EXPECT_GE(sent, 1u);
+  EXPECT_LT(sent, 10u);
+  w.close();
+  for (std::size_t i = 0; i < sent; ++i) EXPECT_TRUE(recv_or_fail(r) == m);
+  std::string out;
+  EXPECT_FALSE(r.recv(out, pipekit::after(test_time), ec));
+  EXPECT_EQ(ec, pipekit::errc::protocol_error);  // the frame the timeout cut
+}
+
+TEST(channel, wire_format_is_multiprocessing_send_bytes) {
+  auto [r, w] = pipekit::make_pipe();
+  channel ch(nullptr, std::make_unique<pipekit::handle_stream>(std::move(w)));
+  ch.send("hello");
+  ch.send("");
+  ch.close();
+  EXPECT_EQ(r.read_to_end(), be32(5) + "hello" + be32(0));
+}
+
+// ---- end of stream -------------------------------------------------------------
+
+TEST(channel, recv_returns_false_at_clean_end_of_stream) {
+  auto f = pipe_feed();
+  f.raw.write_all(be32(3) + "abc");
+  f.raw.close();
+  std::string m;
+  EXPECT_TRUE(f.ch.recv(m));
+  EXPECT_EQ(m, "abc");
+  EXPECT_FALSE(f.ch.recv(m));
+  EXPECT_FALSE(f.ch.recv(m));  // and stays at the end
+  EXPECT_EQ(f.ch.recv(), std::nullopt);
+}
+
+TEST(channel, truncated_header_at_end_of_stream_is_a_protocol_error) {
+  auto f = pipe_feed();
+  f.raw.write_all(std::string("\0\0", 2));
+  f.raw.close();
+  std::string m;
+  std::error_code ec;
+  EXPECT_FALSE(f.ch.recv(m, pipekit::after(test_time), ec));
+  EXPECT_EQ(ec, pipekit::errc::protocol_error);
+  EXPECT_TRUE(ec == std::errc::protocol_error);
+}
+
+TEST(channel, truncated_payload_at_end_of_stream_is_a_protocol_error) {
+  auto f = socket_feed();
+  f.raw.write_all(be32(100) + std::string(10, 'x'));
+  f.raw.close();
+  std::string m;
+  std::error_code ec;
+  EXPECT_FALSE(f.ch.recv(m, pipekit::after(test_time), ec));
+  EXPECT_EQ(ec, pipekit::errc::protocol_error);
+  EXPECT_THROW((void)f.ch.recv(m), std::system_error);
+}
+
+TEST(channel, truncated_eight_byte_length_is_a_protocol_error) {
+  auto f = pipe_feed();
+  f.raw.write_all(be32(0xffffffff) + std::string("\0\0\0", 3));
+  f.raw.close();
+  std::string m;
+  std::error_code ec;
+  EXPECT_FALSE(f.ch.recv(m, pipekit::after(test_time), ec));
+  EXPECT_EQ(ec, pipekit::errc::protocol_error);
+}
+
+// ---- hostile and malformed peers ---------------------------------------------------
+
+TEST(channel, peer_announcing_4GiB_gets_message_too_large_without_large_allocation) {
+  auto f = socket_feed();  // default limit: 64 MiB
+  ASSERT_EQ(f.ch.options().max_message_size, 64 * mib);
+  // -1, then an 8-byte length of 4 GiB, then a little payload.
+  f.raw.write_all(be32(0xffffffff) + be64(std::uint64_t{4} << 30) + std::string(1000, 'x'));
+  const long rss_before = max_rss_kib();
+  largest_allocation = 0;
+  tracking = true;
+  std::string m;
+  std::error_code ec;
+  EXPECT_FALSE(f.ch.recv(m, pipekit::after(test_time), ec));
+  tracking = false;
+  EXPECT_EQ(ec, pipekit::errc::message_too_large);
+  EXPECT_TRUE(ec == std::errc::message_size);
+  EXPECT_LT(largest_allocation.load(), std::size_t{1} << 20);
+  EXPECT_LT(max_rss_kib() - rss_before, 16 * 1024) << "peak RSS grew by " << max_rss_kib() - rss_before << " KiB";
+
+  // The channel is closed: the same error again, for both directions, and
+  // the peer sees the end of the connection.
+  EXPECT_FALSE(f.ch.recv(m, pipekit::after(test_time), ec));
+  EXPECT_EQ(ec, pipekit::errc::message_too_large);
+  f.ch.send("x", pipekit::after(test_time), ec);
+  EXPECT_EQ(ec, pipekit::errc::message_too_large);
+  EXPECT_FALSE(f.ch.can_recv());
+  EXPECT_FALSE(f.ch.can_send());
+  EXPECT_EQ(f.raw.read_to_end(pipekit::after(test_time), ec), "");
+  EXPECT_FALSE(ec) << ec.message();
+}
+
+TEST(channel, four_byte_length_above_the_limit_is_message_too_large) {
+  pipekit::channel_options o;
+  o.max_message_size = 1000;
+  auto f = pipe_feed(o);
+  f.raw.write_all(be32(1001));
+  std::string m;
+  std::error_code ec;
+  EXPECT_FALSE(f.ch.recv(m, pipekit::after(test_time), ec));
+  EXPECT_EQ(ec, pipekit::errc::message_too_large);
+  // The pipe's read end was released: the hostile writer gets broken_pipe.
+  f.raw.write_all(std::string(10, 'x'), ec);
+  EXPECT_TRUE(ec == std::errc::broken_pipe) << ec.message();
+}
+
+TEST(channel, message_of_exactly_the_limit_is_accepted) {
+  pipekit::channel_options o;
+  o.max_message_size = 1000;
+  auto f = pipe_feed(o);
+  f.raw.write_all(be32(1000) + pattern(1000, 3));
+  EXPECT_EQ(recv_or_fail(f.ch), pattern(1000, 3));
+}
+
+TEST(channel, negative_length_is_a_protocol_error) {
+  for (const std::uint32_t header : {0xfffffffeu, 0x80000000u}) {
+    auto f = socket_feed();
+    f.raw.write_all(be32(header) + "payload");
+    std::string m;
+    std::error_code ec;
+    EXPECT_FALSE(f.ch.recv(m, pipekit::after(test_time), ec));
+    EXPECT_EQ(ec, pipekit::errc::protocol_error) << std::hex << header;
+    EXPECT_FALSE(f.ch.recv(m, pipekit::after(test_time), ec));
+    EXPECT_EQ(ec, pipekit::errc::protocol_error);
+  }
+}
+
+TEST(channel, eight_byte_length_form_is_read_and_bounded_by_the_limit) {
+  {  // the long form for a short message (legal: Python's recv_bytes accepts it)
+    auto f = pipe_feed();
+    f.raw.write_all(be32(0xffffffff) + be64(5) + "hello" + be32(2) + "ok");
+    EXPECT_EQ(recv_or_fail(f.ch), "hello");
+    EXPECT_EQ(recv_or_fail(f.ch), "ok");
+  }
+  for (const std::uint64_t announced :
+       {std::uint64_t{64} * mib + 1, std::uint64_t{0x80000000}, ~std::uint64_t{0}, std::uint64_t{1} << 63}) {
+    auto f = socket_feed();
+    f.raw.write_all(be32(0xffffffff) + be64(announced));
+    largest_allocation = 0;
+    tracking = true;
+    std::string m;
+    std::error_code ec;
+    EXPECT_FALSE(f.ch.recv(m, pipekit::after(test_time), ec));
+    tracking = false;
+    EXPECT_EQ(ec, pipekit::errc::message_too_large) << announced;
+    EXPECT_LT(largest_allocation.load(), std::size_t{1} << 20);
+  }
+}
+
+TEST(channel, announced_size_within_the_limit_is_allocated_only_as_it_arrives) {
+  auto f = socket_feed();
+  f.raw.write_all(be32(60 * mib) + std::string(1024, 'x'));  // announces 60 MiB, sends 1 KiB, ends
+  f.raw.close();
+  const long rss_before = max_rss_kib();
+  largest_allocation = 0;
+  tracking = true;
+  std::string m;
+  std::error_code ec;
+  EXPECT_FALSE(f.ch.recv(m, pipekit::after(test_time), ec));
+  tracking = false;
+  EXPECT_EQ(ec, pipekit::errc::protocol_error);
+  EXPECT_LE(largest_allocation.load(), 2 * mib);
+  EXPECT_LT(max_rss_kib() - rss_before, 16 * 1024);
+}
+
+// ---- deadlines ------------------------------------------------------------------
+
+TEST(channel, recv_times_out_and_the_channel_stays_usable) {
+  auto [a, b] = pipekit::channel_pair();
+  std::string m;
+  std::error_code ec;
+  const auto start = pipekit::clock::now();
+  EXPECT_FALSE(b.recv(m, pipekit::after(50ms), ec));
+  EXPECT_TRUE(ec == std::errc::timed_out) << ec.message();
+  EXPECT_GE(pipekit::clock::now() - start, 50ms);
+  EXPECT_THROW((void)b.recv(m, pipekit::after(1ms)), std::system_error);
+  a.send("after the timeout");
+  EXPECT_EQ(recv_or_fail(b), "after the timeout");
+}
+
+TEST(channel, recv_timeout_in_the_middle_of_a_message_keeps_what_arrived) {
+  auto f = socket_feed();
+  const std::string big = pattern(200000, 9);
+  const std::string frame = be32(static_cast<std::uint32_t>(big.size())) + big;
+  std::string m;
+  std::error_code ec;
+  f.raw.write_all(frame.substr(0, 2));  // half a header
+  EXPECT_FALSE(f.ch.recv(m, pipekit::after(20ms), ec));
+  EXPECT_TRUE(ec == std::errc::timed_out) << ec.message();
+  f.raw.write_all(frame.substr(2, 100000));  // the rest of the header, half the payload
+  EXPECT_FALSE(f.ch.recv(m, pipekit::after(20ms), ec));
+  EXPECT_TRUE(ec == std::errc::timed_out) << ec.message();
+  m = "a string the next recv() replaces";
+  f.raw.write_all(frame.substr(100002) + be32(4) + "next");
+  EXPECT_TRUE(recv_or_fail(f.ch) == big);
+  EXPECT_EQ(recv_or_fail(f.ch), "next");
+}
+
+TEST(channel, send_timeout_before_the_first_byte_leaves_the_channel_usable) {
+  pipekit::pipe_options po;
+  po.capacity = 0;  // the OS default (64 KiB): quick to fill
+  auto p = pipekit::make_pipe(po);
+  // Fill the pipe through a second descriptor of the write end.
+  pipekit::handle_stream filler(pipekit::handle(::fcntl(p.write_end.native(), F_DUPFD_CLOEXEC, 0)));
+  filler.set_nonblocking(true);
+  std::size_t filled = 0;
+  const std::string chunk(4096, 'f');
+  for (;;) {
+    std::error_code ec;
+    const std::size_t n = filler.write_some(bytes(chunk), ec);
+    if (ec) break;
+    filled += n;
+  }
+  channel ch(nullptr, std::make_unique<pipekit::handle_stream>(std::move(p.write_end)));
+  std::error_code ec;
+  ch.send("x", pipekit::after(30ms), ec);
+  EXPECT_TRUE(ec == std::errc::timed_out) << ec.message();
+  EXPECT_TRUE(ch.can_send());
+  // Drain the filler; now the message goes out whole and intact.
+  std::string sink(filled, '\0');
+  EXPECT_EQ(p.read_end.read_exact(std::as_writable_bytes(std::span(sink))), filled);
+  ch.send("x", pipekit::after(test_time), ec);
+  EXPECT_FALSE(ec) << ec.message();
+  std::string frame(5, '\0');
+  p.read_end.read_exact(std::as_writable_bytes(std::span(frame)));
+  EXPECT_EQ(frame, be32(1) + "x");
+}
+
+TEST(channel, send_timeout_in_the_middle_of_a_frame_breaks_the_send_direction) {
+  auto [r, w] = pipekit::channel_pair(false);  // nobody reads r
+  std::error_code ec;
+  w.send(pattern(4 * mib, 0), pipekit::after(50ms), ec);  // more than the 1 MiB pipe holds
+  EXPECT_TRUE(ec == std::errc::timed_out) << ec.message();
+  w.send("next", pipekit::after(test_time), ec);
+  EXPECT_EQ(ec, pipekit::errc::protocol_error);
+}
+
+// ---- directions, half-close, errors ---------------------------------------------------
+
+TEST(channel, one_way_pair_receives_on_first_and_sends_on_second) {
+  auto [r, w] = pipekit::channel_pair(false);
+  EXPECT_TRUE(r.can_recv());
+  EXPECT_FALSE(r.can_send());
+  EXPECT_TRUE(w.can_send());
+  EXPECT_FALSE(w.can_recv());
+  std::error_code ec;
+  r.send("x", pipekit::no_deadline, ec);
+  EXPECT_EQ(ec, pipekit::errc::not_supported);
+  std::string m;
+  EXPECT_FALSE(w.recv(m, pipekit::no_deadline, ec));
+  EXPECT_EQ(ec, pipekit::errc::not_supported);
+  w.send("one way");
+  EXPECT_EQ(recv_or_fail(r), "one way");
+  EXPECT_EQ(r.native_handle(), r.read_handle());
+  EXPECT_EQ(w.native_handle(), w.write_handle());
+  w.close();
+  EXPECT_FALSE(r.recv(m));
+}
+
+TEST(channel, close_send_ends_the_peers_stream_and_keeps_receiving) {
+  for (const bool socket : {true, false}) {
+    auto [a, b] = socket ? pipekit::channel_pair() : pipe_duplex();
+    a.send("last");
+    a.close_send();
+    EXPECT_FALSE(a.can_send());
+    EXPECT_TRUE(a.can_recv());
+    std::string m;
+    EXPECT_TRUE(b.recv(m));
+    EXPECT_EQ(m, "last");
+    EXPECT_FALSE(b.recv(m, pipekit::after(test_time)));
+    b.send("reply");
+    EXPECT_EQ(recv_or_fail(a), "reply");
+    std::error_code ec;
+    a.send("more", pipekit::no_deadline, ec);
+    EXPECT_TRUE(ec == std::errc::bad_file_descriptor) << ec.message();
+  }
+}
+
+TEST(channel, send_to_a_closed_peer_is_broken_pipe_not_sigpipe) {
+  {
+    auto [r, w] = pipekit::channel_pair(false);
+    r.close();
+    std::error_code ec;
+    w.send("x", pipekit::after(test_time), ec);
+    EXPECT_TRUE(ec == std::errc::broken_pipe) << ec.message();
+  }
+  {
+    auto [a, b] = pipekit::channel_pair();
+    a.close();
+    std::error_code ec;
+    b.send("x", pipekit::after(test_time), ec);
+    EXPECT_TRUE(ec == std::errc::broken_pipe) << ec.message();
+    EXPECT_THROW(b.send("y"), std::system_error);
+  }
+}
+
+TEST(channel, closed_and_default_channels_report_bad_file_descriptor) {
+  channel none;
+  std::error_code ec;
+  none.send("x", pipekit::no_deadline, ec);
+  EXPECT_TRUE(ec == std::errc::bad_file_descriptor);
+  auto [a, b] = pipekit::channel_pair();
+  a.close();
+  EXPECT_FALSE(a.is_open());
+  std::string m;
+  EXPECT_FALSE(a.recv(m, pipekit::no_deadline, ec));
+  EXPECT_TRUE(ec == std::errc::bad_file_descriptor);
+  EXPECT_EQ(a.read_handle(), pipekit::invalid_native_handle);
+}
+
+// ---- no deadlock in two-way traffic ------------------------------------------------
+
+void two_way_with_threads(pipekit::channel_ends ends, std::size_t size) {
+  const std::string from_a = pattern(size, 1);
+  const std::string from_b = pattern(size, 2);
+  std::thread tb([&] {
+    std::error_code ec;
+    ends.second.send(from_b, pipekit::after(test_time), ec);  // before reading
+    EXPECT_FALSE(ec) << ec.message();
+    std::string m;
+    EXPECT_TRUE(ends.second.recv(m, pipekit::after(test_time), ec)) << ec.message();
+    EXPECT_TRUE(m == from_a);
+  });
+  std::error_code ec;
+  ends.first.send(from_a, pipekit::after(test_time), ec);  // before reading
+  EXPECT_FALSE(ec) << ec.message();
+  std::string m;
+  EXPECT_TRUE(ends.first.recv(m, pipekit::after(test_time), ec)) << ec.message();
+  EXPECT_TRUE(m == from_b);
+  tb.join();
+}
+
+TEST(channel, two_peers_each_sending_8MiB_before_reading_both_finish_over_a_socketpair) {
+  two_way_with_threads(pipekit::channel_pair(), 8 * mib);
+}
+
+TEST(channel, two_peers_each_sending_8MiB_before_reading_both_finish_over_two_pipes) {
+  two_way_with_threads(pipe_duplex(), 8 * mib);
+}
+
+TEST(channel, two_way_traffic_past_max_buffered_incoming_waits_for_the_peer) {
+  // Documented limit: with a bound below the peer's message, a blocked send
+  // stops taking in data; the deadline ends it.
+  pipekit::channel_options o;
+  o.max_buffered_incoming = 256 * kib;
+  auto [a, b] = pipekit::channel_pair(true, o);
+  const std::string big = pattern(8 * mib, 0);
+  std::error_code ea;
+  std::error_code eb;
+  std::thread t([&] { b.send(big, pipekit::after(300ms), eb); });
+  a.send(big, pipekit::after(300ms), ea);
+  t.join();
+  EXPECT_TRUE(ea == std::errc::timed_out && eb == std::errc::timed_out) << ea.message() << " / " << eb.message();
+  EXPECT_LE(a.buffered_incoming(), o.max_buffered_incoming);
+}
+
+TEST(channel, parent_and_pipekit_child_each_sending_8MiB_before_reading_both_finish) {
+  auto [mine, theirs] = pipekit::channel_pair();
+  pipekit::command cmd{self_path()};
+  cmd.pass_handle(theirs.native_handle(), 3)
+      .env(pipekit::channel_fd_variable, "3")
+      .env(child_mode_variable, "swap:" + std::to_string(8 * mib))
+      .kill_on_parent_death();
+  auto p = cmd.spawn();
+  theirs.close();
+  std::error_code ec;
+  mine.send(pattern(8 * mib, 2), pipekit::after(test_time), ec);
+  EXPECT_FALSE(ec) << ec.message();
+  std::string m;
+  EXPECT_TRUE(mine.recv(m, pipekit::after(test_time), ec)) << ec.message();
+  EXPECT_TRUE(m == pattern(8 * mib, 1));
+  auto st = p.wait_until(pipekit::after(test_time));
+  ASSERT_TRUE(st.has_value());
+  EXPECT_TRUE(st->success()) << st->to_string();
+}
+
+TEST(channel, parent_and_python_child_each_sending_8MiB_before_reading_both_finish) {
+  for (const bool socket : {true, false}) {
+    pipekit::process p;
+    channel mine;
+    const std::string size = std::to_string(8 * mib);
+    if (socket) {
+      auto [a, b] = pipekit::channel_pair();
+      p = python_peer({"swap", "--fd", "3", size}).pass_handle(b.native_handle(), 3).spawn();
+      mine = std::move(a);
+    } else {
+      auto to_child = pipekit::make_pipe();
+      auto from_child = pipekit::make_pipe();
+      p = python_peer({"swap", "--rfd", "3", "--wfd", "4", size})
+              .pass_handle(to_child.read_end.native(), 3)
+              .pass_handle(from_child.write_end.native(), 4)
+              .spawn();
+      mine = channel(std::move(from_child.read_end), std::move(to_child.write_end));
+    }
+    std::error_code ec;
+    mine.send(pattern(8 * mib, 2), pipekit::after(test_time), ec);
+    EXPECT_FALSE(ec) << ec.message();
+    std::string m;
+    EXPECT_TRUE(mine.recv(m, pipekit::after(test_time), ec)) << ec.message();
+    EXPECT_TRUE(m == pattern(8 * mib, 1)) << "socket " << socket;
+    auto st = p.wait_until(pipekit::after(test_time));
+    ASSERT_TRUE(st.has_value());
+    EXPECT_TRUE(st->success()) << st->to_string() << " socket " << socket;
+  }
+}
+
+// ---- Python interop -----------------------------------------------------------------
+
+const std::vector<std::string> interop_sizes = {"0", "1", std::to_string(mib)};
+
+TEST(channel, python_sender_to_pipekit_receiver_over_a_pipe) {
+  auto [r, w] = pipekit::make_pipe();
+  std::vector<std::string> args = {"send", "--fd", "3"};
+  args.insert(args.end(), interop_sizes.begin(), interop_sizes.end());
+  auto p = python_peer(args).pass_handle(w.native(), 3).spawn();
+  w.close();
+  channel ch(std::make_unique<pipekit::handle_stream>(std::move(r)), nullptr);
+  for (std::size_t i = 0; i < interop_sizes.size(); ++i)
+    EXPECT_EQ(recv_or_fail(ch), pattern(std::stoul(interop_sizes[i]), static_cast<unsigned>(i)));
+  std::string m;
+  EXPECT_FALSE(ch.recv(m, pipekit::after(test_time)));
+  EXPECT_TRUE(p.wait().success());
+}
+
+TEST(channel, pipekit_sender_to_python_receiver_over_a_pipe) {
+  auto [r, w] = pipekit::make_pipe();
+  std::vector<std::string> args = {"expect", "--fd", "3"};
+  args.insert(args.end(), interop_sizes.begin(), interop_sizes.end());
+  auto p = python_peer(args).pass_handle(r.native(), 3).spawn();
+  r.close();
+  channel ch(nullptr, std::make_unique<pipekit::handle_stream>(std::move(w)));
+  for (std::size_t i = 0; i < interop_sizes.size(); ++i)
+    ch.send(pattern(std::stoul(interop_sizes[i]), static_cast<unsigned>(i)), pipekit::after(test_time));
+  ch.close();
+  EXPECT_TRUE(p.wait().success());
+}
+
+TEST(channel, python_sender_to_pipekit_receiver_over_a_socketpair) {
+  auto [mine, theirs] = pipekit::channel_pair();
+  std::vector<std::string> args = {"send", "--fd", "3"};
+  args.insert(args.end(), interop_sizes.begin(), interop_sizes.end());
+  auto p = python_peer(args).pass_handle(theirs.native_handle(), 3).spawn();
+  theirs.close();
+  for (std::size_t i = 0; i < interop_sizes.size(); ++i)
+    EXPECT_EQ(recv_or_fail(mine), pattern(std::stoul(interop_sizes[i]), static_cast<unsigned>(i)));
+  std::string m;
+  EXPECT_FALSE(mine.recv(m, pipekit::after(test_time)));
+  EXPECT_TRUE(p.wait().success());
+}
+
+TEST(channel, pipekit_sender_to_python_receiver_over_a_socketpair) {
+  auto [mine, theirs] = pipekit::channel_pair();
+  std::vector<std::string> args = {"expect", "--fd", "3"};
+  args.insert(args.end(), interop_sizes.begin(), interop_sizes.end());
+  auto p = python_peer(args).pass_handle(theirs.native_handle(), 3).spawn();
+  theirs.close();
+  for (std::size_t i = 0; i < interop_sizes.size(); ++i)
+    mine.send(pattern(std::stoul(interop_sizes[i]), static_cast<unsigned>(i)), pipekit::after(test_time));
+  mine.close_send();
+  EXPECT_TRUE(p.wait().success());
+}
+
+TEST(channel, python_echo_over_the_childs_stdin_and_stdout) {
+  auto cmd = python_peer({"echo", "--rfd", "0", "--wfd", "1"});
+  cmd.set_stdin(pipekit::stdio::pipe()).set_stdout(pipekit::stdio::pipe());
+  auto p = cmd.spawn();
+  channel ch(std::move(p.out()), std::move(p.in()));
+  std::vector<std::string> sent;
+  for (const std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{100}, mib, 3 * mib}) {
+    sent.push_back(pattern(n, static_cast<unsigned>(n % 97)));
+  }
+  // All sent before any is read back: the echo of the 3 MiB message fills
+  // the pipes, so this also exercises receiving while sending.
+  std::vector<std::string_view> views(sent.begin(), sent.end());
+  std::error_code ec;
+  EXPECT_EQ(ch.send_batch(views, pipekit::after(test_time), ec), sent.size()) << ec.message();
+  for (const auto& s : sent) EXPECT_TRUE(recv_or_fail(ch) == s) << s.size();
+  ch.close_send();
+  std::string m;
+  EXPECT_FALSE(ch.recv(m, pipekit::after(test_time)));
+  EXPECT_TRUE(p.wait().success());
+}
+
+// ---- handing an end to a child -----------------------------------------------------
+
+TEST(channel, child_finds_its_end_through_the_environment) {
+  auto [mine, theirs] = pipekit::channel_pair();
+  pipekit::command cmd{self_path()};
+  cmd.pass_handle(theirs.native_handle(), 3)
+      .env(pipekit::channel_fd_variable, "3")
+      .env(child_mode_variable, "echo")
+      .kill_on_parent_death();
+  auto p = cmd.spawn();
+  theirs.close();
+  for (const std::string m : {"one", "", "three"}) {
+    mine.send(m);
+    EXPECT_EQ(recv_or_fail(mine), m);
+  }
+  mine.close_send();
+  std::string m;
+  EXPECT_FALSE(mine.recv(m, pipekit::after(test_time)));
+  EXPECT_TRUE(p.wait().success());
+}
+
+TEST(channel, python_child_finds_its_end_through_the_environment) {
+  auto [mine, theirs] = pipekit::channel_pair();
+  auto p = python_peer({"echo", "--env", pipekit::channel_fd_variable})
+               .pass_handle(theirs.native_handle(), 5)
+               .env(pipekit::channel_fd_variable, "5")
+               .spawn();
+  theirs.close();
+  mine.send("ping");
+  EXPECT_EQ(recv_or_fail(mine), "ping");
+  mine.close_send();
+  EXPECT_TRUE(p.wait().success());
+}
+
+TEST(channel, from_environment_and_from_inherited_fd_check_their_input) {
+  std::error_code ec;
+  ::unsetenv("PIPEKIT_TEST_NO_SUCH_VARIABLE");
+  (void)channel::from_environment("PIPEKIT_TEST_NO_SUCH_VARIABLE", {}, ec);
+  EXPECT_EQ(ec, pipekit::errc::invalid_argument);
+  ::setenv("PIPEKIT_TEST_CHANNEL_FD", "3x", 1);
+  (void)channel::from_environment("PIPEKIT_TEST_CHANNEL_FD", {}, ec);
+  EXPECT_EQ(ec, pipekit::errc::invalid_argument);
+  ::setenv("PIPEKIT_TEST_CHANNEL_FD", "987654", 1);
+  (void)channel::from_environment("PIPEKIT_TEST_CHANNEL_FD", {}, ec);
+  EXPECT_TRUE(ec == std::errc::bad_file_descriptor) << ec.message();
+  EXPECT_THROW((void)channel::from_inherited_fd(-1), std::system_error);
+
+  // An inherited descriptor (no close-on-exec) is adopted and made close-on-exec.
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  ::setenv("PIPEKIT_TEST_CHANNEL_FD", std::to_string(fds[1]).c_str(), 1);
+  channel ch = channel::from_environment("PIPEKIT_TEST_CHANNEL_FD");
+  EXPECT_TRUE(::fcntl(fds[1], F_GETFD) & FD_CLOEXEC);
+  channel other{pipekit::handle_stream(pipekit::handle(fds[0]))};
+  other.send("hi");
+  EXPECT_EQ(recv_or_fail(ch), "hi");
+  EXPECT_EQ(ch.native_handle(), fds[1]);
+}
+
+TEST(channel, from_inherited_fd_gives_a_one_way_channel_for_a_pipe_end) {
+  auto [r, w] = pipekit::make_pipe();
+  channel in = channel::from_inherited_fd(r.release_handle().release());
+  channel out = channel::from_inherited_fd(w.release_handle().release());
+  EXPECT_TRUE(in.can_recv());
+  EXPECT_FALSE(in.can_send());
+  EXPECT_TRUE(out.can_send());
+  EXPECT_FALSE(out.can_recv());
+  out.send("through a pipe");
+  EXPECT_EQ(recv_or_fail(in), "through a pipe");
+}
+
+TEST(channel, an_end_that_was_never_used_stays_blocking_for_a_child) {
+  // Python's Connection needs blocking descriptors: creating a channel, or
+  // sending on the *other* end, never switches the end a child will get.
+  auto [r, w] = pipekit::channel_pair(false);
+  EXPECT_FALSE(::fcntl(w.write_handle(), F_GETFL) & O_NONBLOCK);
+  auto [a, b] = pipekit::channel_pair();
+  a.send("x");
+  EXPECT_FALSE(::fcntl(b.native_handle(), F_GETFL) & O_NONBLOCK);
+  EXPECT_FALSE(::fcntl(a.native_handle(), F_GETFL) & O_NONBLOCK);  // sockets: MSG_DONTWAIT per call
+  (void)r;
+}
+
+// ---- the poller -----------------------------------------------------------------------
+
+TEST(channel, poller_reports_readable_and_recv_with_a_due_deadline_drains_what_is_there) {
+  auto [a, b] = pipekit::channel_pair();
+  pipekit::poller poll;
+  poll.add(b.read_handle(), pipekit::events::readable, 1);
+  const std::vector<std::string_view> msgs = {"one", "two", "three"};
+  EXPECT_EQ(a.send_batch(msgs), 3u);
+  pipekit::poll_event ev[4];
+  ASSERT_EQ(poll.wait(ev, pipekit::after(test_time)), 1u);
+  EXPECT_EQ(ev[0].token, 1u);
+  std::vector<std::string> got;
+  std::string m;
+  std::error_code ec;
+  while (b.recv(m, pipekit::clock::now(), ec)) got.push_back(m);
+  EXPECT_TRUE(ec == std::errc::timed_out) << ec.message();
+  EXPECT_EQ(got, (std::vector<std::string>{"one", "two", "three"}));
+  EXPECT_EQ(b.buffered_incoming(), 0u);
+}
+
+// ---- threads ---------------------------------------------------------------------------
+
+TEST(channel, concurrent_senders_never_interleave_frames) {
+  auto [a, b] = pipekit::channel_pair();
+  constexpr int threads = 4;
+  constexpr int per_thread = 500;
+  std::vector<std::thread> senders;
+  for (int t = 0; t < threads; ++t) {
+    senders.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        // Sizes up to 64 KiB: many frames need several writes.
+        const auto n = static_cast<std::size_t>((i * 7919 + t * 104729) % 65536);
+        std::string m = std::to_string(t) + ":" + std::to_string(i) + ":" + pattern(n, static_cast<unsigned>(t));
+        a.send(m, pipekit::after(test_time));
+      }
+    });
+  }
+  std::vector<int> next(threads, 0);
+  std::string m;
+  for (int k = 0; k < threads * per_thread; ++k) {
+    ASSERT_TRUE(b.recv(m, pipekit::after(test_time)));
+    const auto c1 = m.find(':');
+    const auto c2 = m.find(':', c1 + 1);
+    const int t = std::stoi(m.substr(0, c1));
+    const int i = std::stoi(m.substr(c1 + 1, c2 - c1 - 1));
+    ASSERT_EQ(i, next[static_cast<std::size_t>(t)]++);
+    const auto n = static_cast<std::size_t>((i * 7919 + t * 104729) % 65536);
+    ASSERT_TRUE(m.substr(c2 + 1) == pattern(n, static_cast<unsigned>(t)));
+  }
+  for (auto& s : senders) s.join();
+}
+
+TEST(channel, concurrent_receivers_each_get_whole_messages) {
+  auto [a, b] = pipekit::channel_pair();
+  constexpr int count = 2000;
+  std::atomic<int> received{0};
+  std::atomic<int> damaged{0};
+  const auto receiver = [&] {
+    std::string m;
+    std::error_code ec;
+    while (b.recv(m, pipekit::after(test_time), ec)) {
+      const auto colon = m.find(':');
+      const int i = std::stoi(m.substr(0, colon));
+      if (m.substr(colon + 1) != pattern(static_cast<std::size_t>(i % 5000), static_cast<unsigned>(i))) ++damaged;
+      ++received;
+    }
+    EXPECT_FALSE(ec) << ec.message();
+  };
+  std::thread r1(receiver);
+  std::thread r2(receiver);
+  for (int i = 0; i < count; ++i)
+    a.send(std::to_string(i) + ":" + pattern(static_cast<std::size_t>(i % 5000), static_cast<unsigned>(i)));
+  a.close_send();
+  r1.join();
+  r2.join();
+  EXPECT_EQ(received.load(), count);
+  EXPECT_EQ(damaged.load(), 0);
+}
+
+TEST(channel, a_sender_and_a_receiver_thread_share_each_end) {
+  // Both ends send 16 MiB in 256 KiB messages while their own receiver
+  // threads read: sends block on full buffers while a receiver holds the
+  // receive side (the path where a blocked send must not read).
+  auto [a, b] = pipekit::channel_pair();
+  constexpr int count = 64;
+  const std::string msg = pattern(256 * kib, 5);
+  const auto sender = [&](channel& ch) {
+    for (int i = 0; i < count; ++i) ch.send(msg, pipekit::after(test_time));
+  };
+  const auto receiver = [&](channel& ch) {
+    std::string m;
+    for (int i = 0; i < count; ++i) {
+      ASSERT_TRUE(ch.recv(m, pipekit::after(test_time)));
+      ASSERT_TRUE(m == msg);
+    }
+  };
+  std::thread t1(sender, std::ref(a));
+  std::thread t2(sender, std::ref(b));
+  std::thread t3(receiver, std::ref(a));
+  std::thread t4(receiver, std::ref(b));
+  t1.join();
+  t2.join();
+  t3.join();
+  t4.join();
+}
+
+TEST(channel, a_protocol_error_during_a_blocked_send_closes_the_channel) {
+  // The peer floods a bad header while our sender is blocked (nobody reads
+  // what we send): the receiver thread fails, the blocked send wakes and
+  // reports the same error, and the handles are released.
+  auto f = socket_feed();
+  std::error_code send_ec;
+  std::thread t([&] { f.ch.send(pattern(8 * mib, 0), pipekit::after(test_time), send_ec); });
+  std::string m;
+  std::error_code ec;
+  f.raw.write_all(be32(0x80000000));
+  EXPECT_FALSE(f.ch.recv(m, pipekit::after(test_time), ec));
+  EXPECT_EQ(ec, pipekit::errc::protocol_error);
+  t.join();
+  EXPECT_TRUE(send_ec == pipekit::errc::protocol_error || send_ec == std::errc::broken_pipe) << send_ec.message();
+  EXPECT_FALSE(f.ch.is_open());
+}
+
+}  // namespace
