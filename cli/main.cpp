@@ -5,6 +5,7 @@
 //   pipekit run [--timeout S] [--kill-after S] [--cwd DIR] [--env K=V]...
 //               [--stdin FILE] [--pty] -- CMD [ARG...]
 //   pipekit tour
+//   pipekit msg send|recv ENDPOINT [--authkey KEY] [--timeout S] [--count N]
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
@@ -44,6 +45,9 @@ int run_cli(int argc, char** argv) {
   CLI::App* run = cli::add_run(app, after_dashes, status);
 #if !defined(_WIN32)  // the tour shows POSIX pipes; its Windows edition is still to come
   cli::add_tour(app, status);
+#endif
+#if !defined(_WIN32)  // channels are POSIX-only for now
+  cli::add_msg(app, status);
 #endif
   app.parse_complete_callback([&] {
     if (had_dashes && !run->parsed())

@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev googletest
   libcli11-dev libfmt-dev nlohmann-json3-dev
-  python3 procps
+  python3 procps libssl-dev
 )
 if [[ ${1:-} == windows ]]; then
   packages+=(g++-mingw-w64-x86-64-posix wine wine64)

@@ -1,6 +1,7 @@
 // Everything pipekit offers, in one include.
 #pragma once
 
+#include "pipekit/auth.hpp"
 #include "pipekit/channel.hpp"
 #include "pipekit/deadline.hpp"
 #include "pipekit/error.hpp"
