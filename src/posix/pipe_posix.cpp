@@ -28,13 +28,6 @@ int make_cloexec_pipe(int fds[2]) noexcept {
 }
 }  // namespace
 
-pipe_pair make_pipe(const pipe_options& options) {
-  std::error_code ec;
-  pipe_pair p = make_pipe(options, ec);
-  detail::throw_if(ec, "pipe");
-  return p;
-}
-
 pipe_pair make_pipe(const pipe_options& options, std::error_code& ec) noexcept {
   ec.clear();
   int fds[2];
@@ -67,30 +60,6 @@ pipe_pair make_pipe(const pipe_options& options, std::error_code& ec) noexcept {
   if (!ec && options.nonblocking_write) p.write_end.set_nonblocking(true, ec);
   if (ec) return {};
   return p;
-}
-
-std::size_t pipe_capacity(native_handle_type h) {
-  std::error_code ec;
-  const std::size_t n = pipe_capacity(h, ec);
-  detail::throw_if(ec, "pipe_capacity");
-  return n;
-}
-
-std::size_t pipe_capacity(native_handle_type h, std::error_code& ec) noexcept {
-  ec.clear();
-  return detail::get_pipe_capacity(h, ec);
-}
-
-std::size_t set_pipe_capacity(native_handle_type h, std::size_t bytes) {
-  std::error_code ec;
-  const std::size_t n = set_pipe_capacity(h, bytes, ec);
-  detail::throw_if(ec, "set_pipe_capacity");
-  return n;
-}
-
-std::size_t set_pipe_capacity(native_handle_type h, std::size_t bytes, std::error_code& ec) noexcept {
-  ec.clear();
-  return detail::set_pipe_capacity(h, bytes, ec);
 }
 
 std::size_t pipe_atomic_write_size() noexcept { return PIPE_BUF; }

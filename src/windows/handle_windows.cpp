@@ -6,37 +6,10 @@
 
 namespace pipekit {
 
-handle& handle::operator=(handle&& other) noexcept {
-  if (this != &other) {
-    std::error_code ignored;
-    close(ignored);
-    h_ = other.release();
-  }
-  return *this;
-}
-
-handle::~handle() {
-  std::error_code ignored;
-  close(ignored);
-}
-
-void handle::close() {
-  std::error_code ec;
-  close(ec);
-  detail::throw_if(ec, "close");
-}
-
 void handle::close(std::error_code& ec) noexcept {
   ec.clear();
   if (!valid()) return;
   if (!::CloseHandle(release())) ec = detail::last_win_error();
-}
-
-handle handle::duplicate() const {
-  std::error_code ec;
-  handle h = duplicate(ec);
-  detail::throw_if(ec, "DuplicateHandle");
-  return h;
 }
 
 handle handle::duplicate(std::error_code& ec) const noexcept {

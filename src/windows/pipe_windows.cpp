@@ -64,13 +64,6 @@ void give_pipe_budget(std::size_t) noexcept {}
 
 }  // namespace detail
 
-pipe_pair make_pipe(const pipe_options& options) {
-  std::error_code ec;
-  pipe_pair p = make_pipe(options, ec);
-  detail::throw_if(ec, "pipe");
-  return p;
-}
-
 pipe_pair make_pipe(const pipe_options& options, std::error_code& ec) noexcept {
   ec.clear();
   if (options.nonblocking_read || options.nonblocking_write) {
@@ -83,30 +76,6 @@ pipe_pair make_pipe(const pipe_options& options, std::error_code& ec) noexcept {
   detail::win_pipe_ends ends = detail::make_win_pipe(options.capacity, true, true, ec);
   if (ec) return {};
   return pipe_pair{handle_stream{std::move(ends.read_end)}, handle_stream{std::move(ends.write_end)}};
-}
-
-std::size_t pipe_capacity(native_handle_type h) {
-  std::error_code ec;
-  const std::size_t n = pipe_capacity(h, ec);
-  detail::throw_if(ec, "pipe_capacity");
-  return n;
-}
-
-std::size_t pipe_capacity(native_handle_type h, std::error_code& ec) noexcept {
-  ec.clear();
-  return detail::get_pipe_capacity(h, ec);
-}
-
-std::size_t set_pipe_capacity(native_handle_type h, std::size_t bytes) {
-  std::error_code ec;
-  const std::size_t n = set_pipe_capacity(h, bytes, ec);
-  detail::throw_if(ec, "set_pipe_capacity");
-  return n;
-}
-
-std::size_t set_pipe_capacity(native_handle_type h, std::size_t bytes, std::error_code& ec) noexcept {
-  ec.clear();
-  return detail::set_pipe_capacity(h, bytes, ec);
 }
 
 // Windows documents no atomicity for pipe writes between several writers.
