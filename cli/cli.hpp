@@ -32,6 +32,8 @@ CLI::App* add_run(CLI::App& app, const std::vector<std::string>& after_dashes, i
 CLI::App* add_tour(CLI::App& app, int& status);
 // `pipekit msg send|recv ENDPOINT` (POSIX: channels are not on Windows yet).
 CLI::App* add_msg(CLI::App& app, int& status);
+// `pipekit fifo create|read|write PATH` (POSIX).
+CLI::App* add_fifo(CLI::App& app, int& status);
 
 // "64 KiB", "1 MiB", "4096 bytes": exact binary units when they divide evenly.
 std::string format_bytes(std::uint64_t bytes);

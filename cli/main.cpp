@@ -6,6 +6,7 @@
 //               [--stdin FILE] [--pty] -- CMD [ARG...]
 //   pipekit tour
 //   pipekit msg send|recv ENDPOINT [--authkey KEY] [--timeout S] [--count N]
+//   pipekit fifo create PATH [--mode OCTAL] | read PATH [--timeout S] [--keep-open] | write PATH [--timeout S]
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
@@ -48,6 +49,7 @@ int run_cli(int argc, char** argv) {
 #endif
 #if !defined(_WIN32)  // channels are POSIX-only for now
   cli::add_msg(app, status);
+  cli::add_fifo(app, status);
 #endif
   app.parse_complete_callback([&] {
     if (had_dashes && !run->parsed())

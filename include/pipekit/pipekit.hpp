@@ -5,6 +5,9 @@
 #include "pipekit/channel.hpp"
 #include "pipekit/deadline.hpp"
 #include "pipekit/error.hpp"
+#if !defined(_WIN32)  // FIFOs are POSIX's; Windows named pipes are in local.hpp
+#include "pipekit/fifo.hpp"
+#endif
 #include "pipekit/handle.hpp"
 #include "pipekit/limits.hpp"
 #include "pipekit/local.hpp"
