@@ -47,10 +47,10 @@ int run_command(const run_options& o) {
   const deadline until = deadline_after(o.timeout);
   const HANDLE waits[2] = {p.exit_handle(), interrupt_event};
   for (;;) {
-    const auto left = until == no_deadline ? INFINITE
-                                           : static_cast<DWORD>(std::max<long long>(
-                                                 0, std::chrono::ceil<std::chrono::milliseconds>(until - clock::now())
-                                                        .count()));
+    const auto left = until == no_deadline
+                          ? INFINITE
+                          : static_cast<DWORD>(std::max<long long>(
+                                0, std::chrono::ceil<std::chrono::milliseconds>(until - clock::now()).count()));
     const DWORD r = ::WaitForMultipleObjects(2, waits, FALSE, left);
     if (r == WAIT_OBJECT_0) return p.wait().shell_code();
     if (r == WAIT_OBJECT_0 + 1) {

@@ -43,7 +43,7 @@ std::string to_utf8(std::wstring_view w) {
 }
 
 // PIPEKIT_CHILD_PATH is the build's path to pipekit_child.exe. A cross build
-// run under Wine gets a Unix path ("/work/.../pipekit_child.exe"); Wine's Z:
+// run under Wine gets a Unix path ("/home/.../pipekit_child.exe"); Wine's Z:
 // drive is the Unix root in every prefix, so that is Z:\work\...\.
 std::string windows_path(std::string p) {
   if (!p.empty() && p.front() == '/') p = "Z:" + p;

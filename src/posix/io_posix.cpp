@@ -74,7 +74,6 @@ std::size_t write_handle(native_handle_type h, handle_kind kind, std::span<const
   return write_guarded(h, data, ec);
 }
 
-
 bool wait_handle(native_handle_type h, readiness what, deadline until, std::error_code& ec) noexcept {
   struct pollfd p {};
   p.fd = h;

@@ -22,8 +22,7 @@ enum class handle_kind : std::uint8_t {
 handle_kind classify_handle(native_handle_type h) noexcept;
 
 // One read; retries EINTR. 0 means end of stream.
-std::size_t read_handle(native_handle_type h, handle_kind kind, std::span<std::byte> buf,
-                        std::error_code& ec) noexcept;
+std::size_t read_handle(native_handle_type h, handle_kind kind, std::span<std::byte> buf, std::error_code& ec) noexcept;
 
 // One write; retries EINTR. Never raises SIGPIPE: a write to a pipe or socket
 // without a reader reports broken_pipe.
@@ -32,7 +31,6 @@ std::size_t write_handle(native_handle_type h, handle_kind kind, std::span<const
 
 // Waits until `h` is ready for `what`; false when `until` passed first.
 bool wait_handle(native_handle_type h, readiness what, deadline until, std::error_code& ec) noexcept;
-
 
 void set_handle_nonblocking(native_handle_type h, bool on, std::error_code& ec) noexcept;
 bool handle_is_nonblocking(native_handle_type h) noexcept;

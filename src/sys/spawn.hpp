@@ -22,7 +22,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
 // What identifies a child to the platform.
 struct process_ids {
   int pid = 0;
-  int pgid = 0;                                      // the group it leads, or 0
+  int pgid = 0;                                       // the group it leads, or 0
   native_handle_type handle = invalid_native_handle;  // pidfd / process HANDLE, if any
   native_handle_type group = invalid_native_handle;   // Windows job object, if any
 };

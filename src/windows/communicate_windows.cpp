@@ -73,8 +73,8 @@ void communicate_streams(handle_stream& in, handle_stream& out, handle_stream& e
                             static_cast<DWORD>(std::min(left, write_chunk)), nullptr, &op.ov);
     } else {
       buffers[i] = sinks[i]->space();
-      started = ::ReadFile(op.stream->native(), buffers[i].data(), static_cast<DWORD>(buffers[i].size()), nullptr,
-                           &op.ov);
+      started =
+          ::ReadFile(op.stream->native(), buffers[i].data(), static_cast<DWORD>(buffers[i].size()), nullptr, &op.ov);
     }
     if (!started) {
       const DWORD error = ::GetLastError();

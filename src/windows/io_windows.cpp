@@ -80,8 +80,7 @@ std::size_t write_handle(native_handle_type h, handle_kind kind, std::span<const
   DWORD n = 0;
   if (kind == handle_kind::pipe) {
     n = run_overlapped(
-        h, [&](OVERLAPPED* ov) { return ::WriteFile(h, data.data(), clamp_dword(data.size()), nullptr, ov); },
-        error);
+        h, [&](OVERLAPPED* ov) { return ::WriteFile(h, data.data(), clamp_dword(data.size()), nullptr, ov); }, error);
   } else if (!::WriteFile(h, data.data(), clamp_dword(data.size()), &n, nullptr)) {
     error = ::GetLastError();
   }

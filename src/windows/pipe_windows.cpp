@@ -20,11 +20,9 @@ win_pipe_ends make_win_pipe(std::size_t capacity, bool read_overlapped, bool wri
                             std::to_wstring(serial.fetch_add(1)) + L"-" + std::to_wstring(::GetTickCount64());
   const DWORD size = static_cast<DWORD>(capacity > 0x7fffffff ? 0x7fffffff : capacity);
   // The server end reads; one instance, byte mode, local clients only.
-  handle server{::CreateNamedPipeW(name.c_str(),
-                                   PIPE_ACCESS_INBOUND | FILE_FLAG_FIRST_PIPE_INSTANCE |
-                                       (read_overlapped ? FILE_FLAG_OVERLAPPED : 0),
-                                   PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS, 1, size,
-                                   size, 0, nullptr)};
+  handle server{::CreateNamedPipeW(
+      name.c_str(), PIPE_ACCESS_INBOUND | FILE_FLAG_FIRST_PIPE_INSTANCE | (read_overlapped ? FILE_FLAG_OVERLAPPED : 0),
+      PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS, 1, size, size, 0, nullptr)};
   if (!server) {
     ec = last_win_error();
     return {};

@@ -11,9 +11,7 @@ namespace pipekit::detail {
 // `ec == std::errc::broken_pipe` holds for ERROR_BROKEN_PIPE as on POSIX.
 const std::error_category& win32_category() noexcept;
 
-inline std::error_code win_error(unsigned long code) noexcept {
-  return {static_cast<int>(code), win32_category()};
-}
+inline std::error_code win_error(unsigned long code) noexcept { return {static_cast<int>(code), win32_category()}; }
 std::error_code last_win_error() noexcept;
 
 std::wstring to_wide(std::string_view utf8);
