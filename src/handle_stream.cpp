@@ -66,6 +66,19 @@ bool handle_stream::do_wait(readiness what, deadline until, std::error_code& ec)
   return detail::wait_handle(h_.get(), what, until, ec);
 }
 
+std::size_t handle_stream::do_read_some_until(std::span<std::byte> buf, deadline until, std::error_code& ec) noexcept {
+  std::size_t n = 0;
+  if (detail::read_handle_until(h_.get(), static_cast<detail::handle_kind>(kind_), buf, until, n, ec)) return n;
+  return stream::do_read_some_until(buf, until, ec);
+}
+
+std::size_t handle_stream::do_write_some_until(std::span<const std::byte> data, deadline until,
+                                               std::error_code& ec) noexcept {
+  std::size_t n = 0;
+  if (detail::write_handle_until(h_.get(), static_cast<detail::handle_kind>(kind_), data, until, n, ec)) return n;
+  return stream::do_write_some_until(data, until, ec);
+}
+
 void handle_stream::do_close(std::error_code& ec) noexcept {
   give_back_budget();
   h_.close(ec);

@@ -21,9 +21,14 @@ poller::poller(poller_backend backend, std::error_code& ec) noexcept {
         ec.clear();
         impl_ = detail::make_poll_poller(ec);
       }
+      if (!impl_) {
+        ec.clear();
+        impl_ = detail::make_iocp_poller(ec);
+      }
       break;
     case poller_backend::epoll: impl_ = detail::make_epoll_poller(ec); break;
     case poller_backend::poll: impl_ = detail::make_poll_poller(ec); break;
+    case poller_backend::iocp: impl_ = detail::make_iocp_poller(ec); break;
   }
 }
 

@@ -40,6 +40,11 @@ std::size_t stream::read_some(std::span<std::byte> buf, std::error_code& ec) noe
 }
 
 std::size_t stream::read_some(std::span<std::byte> buf, deadline until, std::error_code& ec) noexcept {
+  ec.clear();
+  return do_read_some_until(buf, until, ec);
+}
+
+std::size_t stream::do_read_some_until(std::span<std::byte> buf, deadline until, std::error_code& ec) noexcept {
   // A blocking stream with a deadline must not enter read() before it is
   // readable; a non-blocking one tries first and saves the poll.
   bool wait_first = until != no_deadline && blocking_io();
@@ -73,16 +78,21 @@ std::size_t stream::write_some(std::span<const std::byte> data, std::error_code&
 }
 
 std::size_t stream::write_some(std::span<const std::byte> data, deadline until, std::error_code& ec) noexcept {
-  if (until == no_deadline) {
-    // Without a deadline a blocking stream may simply block.
-    for (;;) {
-      ec.clear();
-      const std::size_t n = do_write_some(data, ec);
-      if (!would_block(ec)) return n;
-      ec.clear();
-      if (!do_wait(readiness::write, until, ec)) return 0;
-    }
+  if (until != no_deadline) {
+    ec.clear();
+    return do_write_some_until(data, until, ec);
   }
+  // Without a deadline a blocking stream may simply block.
+  for (;;) {
+    ec.clear();
+    const std::size_t n = do_write_some(data, ec);
+    if (!would_block(ec)) return n;
+    ec.clear();
+    if (!do_wait(readiness::write, until, ec)) return 0;
+  }
+}
+
+std::size_t stream::do_write_some_until(std::span<const std::byte> data, deadline until, std::error_code& ec) noexcept {
   for (;;) {
     // Wait first: on a blocking stream a large write could block past the
     // deadline, so it is also cut to what cannot block once writable.

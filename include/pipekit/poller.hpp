@@ -8,7 +8,12 @@
 //   std::size_t n = p.wait(ev, pipekit::after(std::chrono::seconds(1)));
 //
 // Backends: epoll on Linux, poll() on other POSIX systems (also selectable on
-// Linux for tests), I/O completion ports on Windows.
+// Linux for tests), an I/O completion port on Windows. On Windows a pipe has
+// no write readiness: registered for writable it is always reported
+// writable (write_some() with a deadline never blocks past it); pipes opened
+// for synchronous I/O and message-mode pipes are checked with PeekNamedPipe
+// every few milliseconds; process handles (process::exit_handle()) and
+// other waitable objects are readable once signalled.
 //
 // Thread-safety: wake() may be called from any thread at any time. The other
 // members must not be called concurrently with each other.
@@ -45,7 +50,7 @@ struct poll_event {
   events what = events::none;
 };
 
-enum class poller_backend { automatic, epoll, poll };
+enum class poller_backend { automatic, epoll, poll, iocp };
 
 namespace detail {
 class poller_impl;

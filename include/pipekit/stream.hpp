@@ -89,6 +89,14 @@ class stream {
   // True when a read or write may block; deadline forms then wait for
   // readiness before each call instead of after a would-block.
   [[nodiscard]] virtual bool blocking_io() const noexcept = 0;
+  // One read / write with a deadline (a write never gets no_deadline). The
+  // defaults wait for readiness with do_wait() and then read or write; a
+  // stream whose system cannot say when a write would not block (Windows
+  // pipes) overrides them to start the operation and cancel it at the
+  // deadline instead.
+  virtual std::size_t do_read_some_until(std::span<std::byte> buf, deadline until, std::error_code& ec) noexcept;
+  virtual std::size_t do_write_some_until(std::span<const std::byte> data, deadline until,
+                                          std::error_code& ec) noexcept;
 };
 
 // handle_stream: a stream over one OS handle (pipe end, FIFO, socket, tty,
@@ -118,6 +126,9 @@ class handle_stream final : public stream {
   void do_close(std::error_code& ec) noexcept override;
   [[nodiscard]] std::size_t nonblocking_write_limit() const noexcept override;
   [[nodiscard]] bool blocking_io() const noexcept override { return !nonblocking_; }
+  std::size_t do_read_some_until(std::span<std::byte> buf, deadline until, std::error_code& ec) noexcept override;
+  std::size_t do_write_some_until(std::span<const std::byte> data, deadline until,
+                                  std::error_code& ec) noexcept override;
 
  private:
   handle h_;

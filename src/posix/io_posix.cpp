@@ -74,6 +74,18 @@ std::size_t write_handle(native_handle_type h, handle_kind kind, std::span<const
   return write_guarded(h, data, ec);
 }
 
+// POSIX says when a handle is readable or writable (poll), and a blocking
+// write to a writable pipe of up to PIPE_BUF bytes does not block: the
+// stream waits for readiness first instead of cancelling operations.
+bool read_handle_until(native_handle_type, handle_kind, std::span<std::byte>, deadline, std::size_t&,
+                       std::error_code&) noexcept {
+  return false;
+}
+bool write_handle_until(native_handle_type, handle_kind, std::span<const std::byte>, deadline, std::size_t&,
+                        std::error_code&) noexcept {
+  return false;
+}
+
 bool wait_handle(native_handle_type h, readiness what, deadline until, std::error_code& ec) noexcept {
   struct pollfd p {};
   p.fd = h;

@@ -17,7 +17,10 @@ namespace pipekit::detail {
 enum class handle_kind : std::uint8_t {
   other,   // file, tty, console, device
   socket,  // POSIX: written with MSG_NOSIGNAL instead of the SIGPIPE guard
-  pipe,    // Windows: read and written with OVERLAPPED (works for both kinds of pipe handle)
+  pipe,    // POSIX: a pipe or FIFO. Windows: a pipe handle opened for synchronous I/O
+  // Windows: a pipe handle opened with FILE_FLAG_OVERLAPPED: operations can
+  // wait with a deadline and be cancelled.
+  overlapped_pipe,
 };
 handle_kind classify_handle(native_handle_type h) noexcept;
 
@@ -28,6 +31,15 @@ std::size_t read_handle(native_handle_type h, handle_kind kind, std::span<std::b
 // without a reader reports broken_pipe.
 std::size_t write_handle(native_handle_type h, handle_kind kind, std::span<const std::byte> data,
                          std::error_code& ec) noexcept;
+
+// One read / write that gives up when `until` passes (timed_out; what moved
+// before counts), for handles whose system can cancel an operation in
+// flight (Windows overlapped pipes). Returns false, doing nothing, for
+// handles that wait for readiness first instead (all of them on POSIX).
+bool read_handle_until(native_handle_type h, handle_kind kind, std::span<std::byte> buf, deadline until, std::size_t& n,
+                       std::error_code& ec) noexcept;
+bool write_handle_until(native_handle_type h, handle_kind kind, std::span<const std::byte> data, deadline until,
+                        std::size_t& n, std::error_code& ec) noexcept;
 
 // Waits until `h` is ready for `what`; false when `until` passed first.
 bool wait_handle(native_handle_type h, readiness what, deadline until, std::error_code& ec) noexcept;

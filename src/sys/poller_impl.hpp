@@ -28,5 +28,6 @@ class poller_impl {
 // Each returns nullptr and sets ec when the backend is unavailable here.
 std::unique_ptr<poller_impl> make_epoll_poller(std::error_code& ec) noexcept;
 std::unique_ptr<poller_impl> make_poll_poller(std::error_code& ec) noexcept;
+std::unique_ptr<poller_impl> make_iocp_poller(std::error_code& ec) noexcept;
 
 }  // namespace pipekit::detail

@@ -10,6 +10,7 @@
 #include "pipekit/error.hpp"
 #include "sys/communicate.hpp"
 #include "sys/io.hpp"
+#include "windows/overlapped.hpp"
 #include "windows/win_error.hpp"
 
 namespace pipekit::detail {
@@ -64,8 +65,8 @@ void communicate_streams(handle_stream& in, handle_stream& out, handle_stream& e
   auto issue = [&](std::size_t i) -> bool {
     pending_op& op = ops[i];
     op.ov = OVERLAPPED{};
-    op.ov.hEvent = op.event.get();
-    ::ResetEvent(op.ov.hEvent);
+    op.ov.hEvent = event_without_port_packet(op.event.get());
+    ::ResetEvent(op.event.get());
     BOOL started;
     if (i == 0) {
       const std::size_t left = options.input.size() - result.input_written;

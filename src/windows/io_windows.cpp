@@ -1,7 +1,8 @@
-// Handle I/O on Windows. Pipes go through OVERLAPPED with an event: that
-// works whether or not the handle was opened for overlapped I/O, and leaves
-// room for deadlines (cancel the pending operation). Files and consoles use
-// plain synchronous calls, since an OVERLAPPED carries a file offset.
+// Handle I/O on Windows. Pipes go through OVERLAPPED (see overlapped.hpp):
+// that works whether or not the handle was opened for overlapped I/O, and on
+// an overlapped handle it gives deadlines by cancelling the operation.
+// Files and consoles use plain synchronous calls, since an OVERLAPPED
+// carries a file offset.
 #include <windows.h>
 
 #include <algorithm>
@@ -9,62 +10,21 @@
 
 #include "pipekit/error.hpp"
 #include "sys/io.hpp"
+#include "windows/overlapped.hpp"
 #include "windows/win_error.hpp"
 
 namespace pipekit::detail {
 namespace {
 
-// One manual-reset event per thread for the wait on a pending operation.
-HANDLE thread_event() noexcept {
-  thread_local struct holder {
-    HANDLE h = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
-    ~holder() {
-      if (h != nullptr) ::CloseHandle(h);
-    }
-  } event;
-  return event.h;
-}
-
 DWORD clamp_dword(std::size_t n) { return static_cast<DWORD>(std::min<std::size_t>(n, 0x7fffffff)); }
 
-// Runs one ReadFile/WriteFile to completion; returns the bytes moved, or
-// sets `error` to the Windows error.
-template <class Call>
-DWORD run_overlapped(HANDLE h, Call call, DWORD& error) noexcept {
-  OVERLAPPED ov{};
-  ov.hEvent = thread_event();
-  DWORD n = 0;
-  error = 0;
-  if (!call(&ov)) {
-    error = ::GetLastError();
-    // ERROR_MORE_DATA (message mode) completed a read with part of a
-    // message: its bytes are in the buffer and must be counted, not dropped.
-    if (error != ERROR_IO_PENDING && error != ERROR_MORE_DATA) return 0;
-    error = 0;
-  }
-  if (!::GetOverlappedResult(h, &ov, &n, TRUE)) error = ::GetLastError();
-  return n;
-}
+bool is_pipe(handle_kind kind) { return kind == handle_kind::pipe || kind == handle_kind::overlapped_pipe; }
 
-}  // namespace
-
-handle_kind classify_handle(native_handle_type h) noexcept {
-  return ::GetFileType(h) == FILE_TYPE_PIPE ? handle_kind::pipe : handle_kind::other;
-}
-
-std::size_t read_handle(native_handle_type h, handle_kind kind, std::span<std::byte> buf,
-                        std::error_code& ec) noexcept {
-  DWORD error = 0;
-  DWORD n = 0;
-  if (kind == handle_kind::pipe) {
-    n = run_overlapped(
-        h, [&](OVERLAPPED* ov) { return ::ReadFile(h, buf.data(), clamp_dword(buf.size()), nullptr, ov); }, error);
-  } else if (!::ReadFile(h, buf.data(), clamp_dword(buf.size()), &n, nullptr)) {
-    error = ::GetLastError();
-  }
+// A read's Windows error as pipekit reports it: the writer gone is the end
+// of the stream (0 bytes, no error), as read() returning 0 on POSIX.
+std::size_t finish_read(DWORD error, DWORD n, std::error_code& ec) noexcept {
   switch (error) {
     case 0: return n;
-    // The writer is gone: end of stream, as read() returning 0 on POSIX.
     case ERROR_BROKEN_PIPE:
     case ERROR_HANDLE_EOF:
     case ERROR_PIPE_NOT_CONNECTED: return 0;
@@ -74,16 +34,7 @@ std::size_t read_handle(native_handle_type h, handle_kind kind, std::span<std::b
   }
 }
 
-std::size_t write_handle(native_handle_type h, handle_kind kind, std::span<const std::byte> data,
-                         std::error_code& ec) noexcept {
-  DWORD error = 0;
-  DWORD n = 0;
-  if (kind == handle_kind::pipe) {
-    n = run_overlapped(
-        h, [&](OVERLAPPED* ov) { return ::WriteFile(h, data.data(), clamp_dword(data.size()), nullptr, ov); }, error);
-  } else if (!::WriteFile(h, data.data(), clamp_dword(data.size()), &n, nullptr)) {
-    error = ::GetLastError();
-  }
+std::size_t finish_write(DWORD error, DWORD n, std::error_code& ec) noexcept {
   if (error != 0) {
     ec = win_error(error);  // ERROR_NO_DATA / ERROR_BROKEN_PIPE compare equal to std::errc::broken_pipe
     return 0;
@@ -91,11 +42,9 @@ std::size_t write_handle(native_handle_type h, handle_kind kind, std::span<const
   return n;
 }
 
-bool wait_handle(native_handle_type h, readiness what, deadline until, std::error_code& ec) noexcept {
-  // Windows pipes have no readiness notification short of a pending read;
-  // for reads, PeekNamedPipe tells whether data (or end of stream) is there.
-  // Writes are always "ready": a blocking write is how Windows waits.
-  if (what == readiness::write) return true;
+// Readiness by asking PeekNamedPipe, with a growing pause: for synchronous
+// handles (a pending zero-byte read would block) and message-mode pipes.
+bool poll_readable(HANDLE h, deadline until, std::error_code& ec) noexcept {
   auto pause = std::chrono::microseconds(200);
   for (;;) {
     DWORD available = 0;
@@ -111,6 +60,94 @@ bool wait_handle(native_handle_type h, readiness what, deadline until, std::erro
     if (now >= until) return false;
     std::this_thread::sleep_for(std::min<clock::duration>(pause, until - now));
     pause = std::min(pause * 2, std::chrono::microseconds(10000));
+  }
+}
+
+}  // namespace
+
+handle_kind classify_handle(native_handle_type h) noexcept {
+  if (::GetFileType(h) != FILE_TYPE_PIPE) return handle_kind::other;
+  return is_overlapped_handle(h) ? handle_kind::overlapped_pipe : handle_kind::pipe;
+}
+
+std::size_t read_handle(native_handle_type h, handle_kind kind, std::span<std::byte> buf,
+                        std::error_code& ec) noexcept {
+  if (is_pipe(kind)) {
+    const overlapped_result r = run_overlapped(
+        h, [&](OVERLAPPED* ov) { return ::ReadFile(h, buf.data(), clamp_dword(buf.size()), nullptr, ov); },
+        no_deadline);
+    return finish_read(r.error, r.bytes, ec);
+  }
+  DWORD n = 0;
+  if (!::ReadFile(h, buf.data(), clamp_dword(buf.size()), &n, nullptr)) return finish_read(::GetLastError(), n, ec);
+  return n;
+}
+
+std::size_t write_handle(native_handle_type h, handle_kind kind, std::span<const std::byte> data,
+                         std::error_code& ec) noexcept {
+  if (is_pipe(kind)) {
+    const overlapped_result r = run_overlapped(
+        h, [&](OVERLAPPED* ov) { return ::WriteFile(h, data.data(), clamp_dword(data.size()), nullptr, ov); },
+        no_deadline);
+    return finish_write(r.error, r.bytes, ec);
+  }
+  DWORD n = 0;
+  if (!::WriteFile(h, data.data(), clamp_dword(data.size()), &n, nullptr)) return finish_write(::GetLastError(), 0, ec);
+  return n;
+}
+
+bool read_handle_until(native_handle_type h, handle_kind kind, std::span<std::byte> buf, deadline until, std::size_t& n,
+                       std::error_code& ec) noexcept {
+  if (kind != handle_kind::overlapped_pipe) return false;
+  const overlapped_result r = run_overlapped(
+      h, [&](OVERLAPPED* ov) { return ::ReadFile(h, buf.data(), clamp_dword(buf.size()), nullptr, ov); }, until);
+  if (r.timed_out && r.bytes == 0) {
+    ec = make_error_code(errc::timed_out);
+    n = 0;
+    return true;
+  }
+  n = finish_read(r.error, r.bytes, ec);
+  return true;
+}
+
+bool write_handle_until(native_handle_type h, handle_kind kind, std::span<const std::byte> data, deadline until,
+                        std::size_t& n, std::error_code& ec) noexcept {
+  // Windows cannot say when a pipe has room, so a write is started and
+  // cancelled at the deadline; what the reader took before that counts.
+  if (kind != handle_kind::overlapped_pipe) return false;
+  const overlapped_result r = run_overlapped(
+      h, [&](OVERLAPPED* ov) { return ::WriteFile(h, data.data(), clamp_dword(data.size()), nullptr, ov); }, until);
+  if (r.timed_out && r.bytes == 0) {
+    ec = make_error_code(errc::timed_out);
+    n = 0;
+    return true;
+  }
+  n = finish_write(r.error, r.bytes, ec);
+  return true;
+}
+
+bool wait_handle(native_handle_type h, readiness what, deadline until, std::error_code& ec) noexcept {
+  // Windows pipes have no write readiness: a write with a deadline is
+  // cancelled instead (write_handle_until), and a blocking write is how
+  // Windows waits. So writes are always "ready".
+  if (what == readiness::write) return true;
+  DWORD available = 0;
+  if (::PeekNamedPipe(h, nullptr, 0, nullptr, &available, nullptr) && available > 0) return true;
+  if (::GetFileType(h) != FILE_TYPE_PIPE) return true;  // files and consoles: always ready
+  if (!is_overlapped_handle(h) || is_message_pipe(h)) return poll_readable(h, until, ec);
+  // A zero-byte read completes when data (or the end) arrives and takes
+  // nothing: the event-driven wait.
+  std::byte none{};
+  const overlapped_result r = run_overlapped(
+      h, [&](OVERLAPPED* ov) { return ::ReadFile(h, &none, 0, nullptr, ov); }, until);
+  if (r.timed_out) return false;
+  switch (r.error) {
+    case 0:
+    case ERROR_MORE_DATA:
+    case ERROR_BROKEN_PIPE:
+    case ERROR_HANDLE_EOF:
+    case ERROR_PIPE_NOT_CONNECTED: return true;  // the next read reports what is there
+    default: ec = win_error(r.error); return false;
   }
 }
 

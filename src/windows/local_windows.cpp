@@ -14,6 +14,7 @@
 #include "pipekit/local.hpp"
 #include "sys/io.hpp"
 #include "sys/local.hpp"
+#include "windows/overlapped.hpp"
 #include "windows/win_error.hpp"
 
 namespace pipekit {
@@ -51,11 +52,6 @@ std::wstring pipe_name(const std::string& name) {
   // "\\.\pipe\NAME" (or any "\\server\pipe\NAME") is used as given.
   if (name.rfind("\\\\", 0) == 0) return to_wide(name);
   return L"\\\\.\\pipe\\" + to_wide(name);
-}
-
-DWORD wait_ms(deadline until) noexcept {
-  const int ms = timeout_ms(until);
-  return ms < 0 ? INFINITE : static_cast<DWORD>(ms);
 }
 
 // A DACL with one entry: GENERIC_ALL for the current user's SID. Without it a
@@ -109,7 +105,7 @@ bool start_instance(local_server::impl& s, std::error_code& ec) noexcept {
   s.created_first = true;
   s.pending = handle{h};
   s.ov = OVERLAPPED{};
-  s.ov.hEvent = s.event.get();
+  s.ov.hEvent = event_without_port_packet(s.event.get());
   s.connected_at_once = false;
   ::ResetEvent(s.event.get());
   if (::ConnectNamedPipe(h, &s.ov)) {
@@ -129,67 +125,23 @@ bool start_instance(local_server::impl& s, std::error_code& ec) noexcept {
   return false;
 }
 
-// Runs one overlapped ReadFile/WriteFile with a deadline. Returns the bytes
-// moved and the Windows error (0, ERROR_MORE_DATA, ...). On timeout the
-// operation is cancelled; if it completed anyway, its result stands.
-template <class Call>
-DWORD overlapped_with_deadline(HANDLE h, Call call, deadline until, DWORD& error, bool& timed_out) noexcept {
-  timed_out = false;
-  error = 0;
-  handle event{::CreateEventW(nullptr, TRUE, FALSE, nullptr)};
-  if (!event.get()) {
-    (void)event.release();
-    error = ::GetLastError();
-    return 0;
-  }
-  OVERLAPPED ov{};
-  ov.hEvent = event.get();
-  DWORD n = 0;
-  if (!call(&ov)) {
-    error = ::GetLastError();
-    // ERROR_MORE_DATA at once still moved bytes: their count is in `ov`.
-    // (Returning 0 here would drop the first part of the message.)
-    if (error == ERROR_MORE_DATA) {
-      ::GetOverlappedResult(h, &ov, &n, FALSE);  // fails with ERROR_MORE_DATA, but sets n
-      return n;
-    }
-    if (error != ERROR_IO_PENDING) return 0;
-    error = 0;
-    for (;;) {
-      const DWORD r = ::WaitForSingleObject(event.get(), wait_ms(until));
-      if (r == WAIT_OBJECT_0) break;
-      if (r == WAIT_TIMEOUT && clock::now() < until) continue;
-      ::CancelIoEx(h, &ov);
-      timed_out = true;
-      break;
-    }
-  }
-  if (!::GetOverlappedResult(h, &ov, &n, TRUE)) {
-    error = ::GetLastError();
-    if (error == ERROR_OPERATION_ABORTED && timed_out) return 0;
-  }
-  timed_out = false;  // it completed (perhaps with an error) before the cancel
-  return n;
-}
-
 }  // namespace
 
 std::size_t local_read(native_handle_type h, local_mode, std::span<std::byte> buf, std::error_code& ec) noexcept {
   // Not read_handle(): it loses the count of an ERROR_MORE_DATA that
   // completes at once. Here ERROR_MORE_DATA gives the first part of the
   // message and the rest stays readable.
-  DWORD error = 0;
-  bool timed_out = false;
   const DWORD room = static_cast<DWORD>(std::min<std::size_t>(buf.size(), 0x7fffffff));
-  const DWORD n = overlapped_with_deadline(
-      h, [&](OVERLAPPED* ov) { return ::ReadFile(h, buf.data(), room, nullptr, ov); }, no_deadline, error, timed_out);
-  switch (error) {
+  const overlapped_result r = run_overlapped(
+      h, [&](OVERLAPPED* ov) { return ::ReadFile(h, buf.data(), room, nullptr, ov); }, no_deadline);
+  const DWORD n = r.bytes;
+  switch (r.error) {
     case 0:
     case ERROR_MORE_DATA: return n;
     case ERROR_BROKEN_PIPE:
     case ERROR_HANDLE_EOF:
     case ERROR_PIPE_NOT_CONNECTED: return 0;  // end of stream, as read() returning 0
-    default: ec = win_error(error); return 0;
+    default: ec = win_error(r.error); return 0;
   }
 }
 
@@ -206,14 +158,14 @@ std::optional<std::string> local_receive_message(native_handle_type h, deadline 
   std::size_t used = 0;
   for (;;) {
     if (out.size() - used < 4096) out.resize(std::max<std::size_t>(65536, out.size() * 2));
-    DWORD error = 0;
-    bool timed_out = false;
     const DWORD room = static_cast<DWORD>(std::min<std::size_t>(out.size() - used, 0x7fffffff));
     // Once part of a message arrived the rest is already written: no deadline.
-    const DWORD n = overlapped_with_deadline(
+    const overlapped_result r = run_overlapped(
         h, [&](OVERLAPPED* ov) { return ::ReadFile(h, out.data() + used, room, nullptr, ov); },
-        used == 0 ? until : no_deadline, error, timed_out);
-    if (timed_out) {
+        used == 0 ? until : no_deadline);
+    const DWORD n = r.bytes;
+    const DWORD error = r.error;
+    if (r.timed_out) {
       ec = make_error_code(errc::timed_out);
       return std::nullopt;
     }
@@ -247,16 +199,14 @@ void local_send_message(native_handle_type h, std::span<const std::byte> data, d
     ec = make_error_code(errc::message_too_large);
     return;
   }
-  DWORD error = 0;
-  bool timed_out = false;
-  const DWORD n = overlapped_with_deadline(
+  const overlapped_result r = run_overlapped(
       h, [&](OVERLAPPED* ov) { return ::WriteFile(h, data.data(), static_cast<DWORD>(data.size()), nullptr, ov); },
-      until, error, timed_out);
-  if (timed_out) {
+      until);
+  if (r.timed_out) {
     ec = make_error_code(errc::timed_out);
-  } else if (error != 0) {
-    ec = win_error(error);
-  } else if (n != data.size()) {
+  } else if (r.error != 0) {
+    ec = win_error(r.error);
+  } else if (r.bytes != data.size()) {
     ec = make_error_code(errc::protocol_error);  // a message pipe writes all or nothing
   }
 }
