@@ -1,18 +1,14 @@
 // multiprocessing's HMAC challenge (see pipekit/auth.hpp for the contract).
-// Portable: the channel carries the messages, OpenSSL computes the MACs.
+// Portable: the channel carries the messages, sys/crypto.hpp computes the MACs.
 #include "pipekit/auth.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
-
-#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "pipekit/error.hpp"
+#include "sys/crypto.hpp"
 
 namespace pipekit {
 namespace {
@@ -26,49 +22,20 @@ constexpr std::size_t max_handshake_message = 256;  // Python's recv_bytes(256)
 constexpr std::size_t legacy_challenge_length = 20;
 constexpr std::size_t md5_length = 16;
 
-struct digest_kind {
-  std::string_view name;
-  const EVP_MD* (*md)();
-};
-// Python 3.12's _ALLOWED_DIGESTS.
-constexpr std::array<digest_kind, 5> digests{{
-    {"md5", &EVP_md5},
-    {"sha256", &EVP_sha256},
-    {"sha384", &EVP_sha384},
-    {"sha3_256", &EVP_sha3_256},
-    {"sha3_384", &EVP_sha3_384},
-}};
-
-bool hmac(const EVP_MD* md, std::span<const std::byte> key, std::string_view data, std::string& out) {
-  static const unsigned char empty = 0;  // OpenSSL wants a non-null key even when it is empty
-  const auto* k = key.empty() ? &empty : reinterpret_cast<const unsigned char*>(key.data());
-  std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
-  unsigned int n = 0;
-  if (HMAC(md, k, static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-           mac.data(), &n) == nullptr)
-    return false;
-  out.assign(reinterpret_cast<const char*>(mac.data()), n);
-  return true;
-}
-
-bool equal_in_constant_time(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
+std::span<const std::byte> bytes(std::string_view s) noexcept { return std::as_bytes(std::span(s.data(), s.size())); }
 
 // Splits a "{name}rest" message as Python 3.12's _get_digest_name_and_payload
-// does. Returns the digest, or null when the message has no known prefix.
-const digest_kind* split_prefix(std::string_view message, std::string_view& rest) {
-  if (message.empty() || message.front() != '{') return nullptr;
+// does. Returns the digest, or nullopt when the message has no known prefix.
+// A digest this system cannot compute (SHA3 on older Windows) counts as
+// unknown, so the peer is treated exactly as one sending a name we never heard of.
+std::optional<detail::digest> split_prefix(std::string_view message, std::string_view& rest) {
+  if (message.empty() || message.front() != '{') return std::nullopt;
   const auto close = message.find('}', 1);
-  if (close == std::string_view::npos) return nullptr;
-  const std::string_view name = message.substr(1, close - 1);
-  for (const digest_kind& d : digests) {
-    if (d.name == name) {
-      rest = message.substr(close + 1);
-      return &d;
-    }
-  }
-  return nullptr;
+  if (close == std::string_view::npos) return std::nullopt;
+  const std::optional<detail::digest> d = detail::digest_by_name(message.substr(1, close - 1));
+  if (!d || !detail::digest_available(*d)) return std::nullopt;
+  rest = message.substr(close + 1);
+  return d;
 }
 
 // One handshake message of at most 256 bytes. While the channel has nothing
@@ -121,9 +88,9 @@ void fail(channel& ch, std::error_code& ec, std::error_code reason) noexcept {
 }
 
 void deliver(channel& ch, std::span<const std::byte> key, deadline until, std::error_code& ec) {
-  std::array<unsigned char, challenge_length> random{};
-  if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1)
-    return fail(ch, ec, std::make_error_code(std::errc::io_error));
+  std::array<std::byte, challenge_length> random{};
+  detail::random_bytes(random, ec);
+  if (ec) return fail(ch, ec, ec);
   const std::string_view body(reinterpret_cast<const char*>(random.data()), random.size());
   std::string message;
   message.reserve(challenge_tag.size() + body.size());
@@ -135,22 +102,22 @@ void deliver(channel& ch, std::span<const std::byte> key, deadline until, std::e
   if (!recv_small(ch, response, until, ec)) return fail(ch, ec, ec);
   // A raw HMAC-MD5 (Python <= 3.11, and 3.12 answering a legacy challenge),
   // or "{name}" + HMAC-name (3.12 may choose a stronger digest).
-  const EVP_MD* md = EVP_md5();
+  detail::digest md = detail::digest::md5;
   std::string_view mac = response;
   if (response.size() != md5_length) {
     std::string_view rest;
-    const digest_kind* d = split_prefix(response, rest);
-    if (d == nullptr) {
+    const std::optional<detail::digest> d = split_prefix(response, rest);
+    if (!d) {
       std::error_code ignored;
       ch.send(failure, until, ignored);
       return fail(ch, ec, make_error_code(errc::protocol_error));
     }
-    md = d->md();
+    md = *d;
     mac = rest;
   }
   std::string expected;
-  if (!hmac(md, key, body, expected)) return fail(ch, ec, std::make_error_code(std::errc::io_error));
-  if (!equal_in_constant_time(expected, mac)) {
+  if (!detail::hmac(md, key, bytes(body), expected, ec)) return fail(ch, ec, ec);
+  if (!detail::equal_in_constant_time(bytes(expected), bytes(mac))) {
     std::error_code ignored;
     ch.send(failure, until, ignored);
     return fail(ch, ec, std::make_error_code(std::errc::permission_denied));
@@ -167,17 +134,17 @@ void answer(channel& ch, std::span<const std::byte> key, deadline until, std::er
 
   std::string reply;
   std::string_view payload;
-  const digest_kind* d = nullptr;
+  std::optional<detail::digest> d;
   if (body.size() != legacy_challenge_length && body.size() != md5_length) d = split_prefix(body, payload);
-  if (d == nullptr) {
+  if (!d) {
     // Python <= 3.11 answers any challenge with a raw HMAC-MD5.
-    if (!hmac(EVP_md5(), key, body, reply)) return fail(ch, ec, std::make_error_code(std::errc::io_error));
+    if (!detail::hmac(detail::digest::md5, key, bytes(body), reply, ec)) return fail(ch, ec, ec);
   } else {
     // 3.12: the MAC covers the whole body, prefix included, so a
     // man in the middle cannot downgrade the digest.
     std::string mac;
-    if (!hmac(d->md(), key, body, mac)) return fail(ch, ec, std::make_error_code(std::errc::io_error));
-    reply.append("{").append(d->name).append("}").append(mac);
+    if (!detail::hmac(*d, key, bytes(body), mac, ec)) return fail(ch, ec, ec);
+    reply.append("{").append(detail::digest_name(*d)).append("}").append(mac);
   }
   ch.send(reply, until, ec);
   if (ec) return fail(ch, ec, ec);
