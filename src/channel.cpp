@@ -88,7 +88,7 @@ std::uint64_t decode_be(const std::byte* p, int bytes) noexcept {
 struct native_info {
   native_handle_type fd = invalid_native_handle;
   handle_stream* hs = nullptr;
-  bool socket = false;
+  handle_kind kind = handle_kind::other;
 };
 
 native_info inspect(stream* s) noexcept {
@@ -96,7 +96,7 @@ native_info inspect(stream* s) noexcept {
   if (auto* hs = dynamic_cast<handle_stream*>(s); hs != nullptr && hs->is_open()) {
     info.hs = hs;
     info.fd = hs->native();
-    info.socket = classify_handle(info.fd) == handle_kind::socket;
+    info.kind = classify_handle(info.fd);
   }
   return info;
 }
@@ -115,9 +115,9 @@ class channel_core {
     rfd_ = r.fd;
     wfd_ = w.fd;
     whs_ = w.hs;
-    wsocket_ = w.socket;
-    rsocket_ = r.socket;
-    if (writer_ == reader_ && whs_ != nullptr && !wsocket_) {
+    wkind_ = w.kind;
+    rkind_ = r.kind;
+    if (writer_ == reader_ && whs_ != nullptr && writer_needs_nonblocking(wkind_)) {
       // A duplex stream that is not a socket (a tty, a device) has no
       // per-call non-blocking flag, and its reader shares the mode: switch
       // it now, before a sender and a receiver thread could race on it.
@@ -148,7 +148,7 @@ class channel_core {
     std::lock_guard lock(send_mutex_);
     if (released_.load(std::memory_order_relaxed) || writer_ == nullptr || send_closed_.load()) return;
     if (writer_ == reader_) {
-      if (wfd_ != invalid_native_handle && wsocket_) {
+      if (wfd_ != invalid_native_handle && can_half_close(wkind_)) {
         shutdown_socket(wfd_, false, true, ec);
       } else {
         ec = make_error_code(errc::not_supported);  // a duplex stream that is not a socket cannot half-close
@@ -254,7 +254,7 @@ class channel_core {
   // Frames go out through gather writes: [header, payload, header, ...].
   template <class Get>
   std::size_t send_native(std::size_t count, Get get, deadline until, std::error_code& ec) {
-    if (!wsocket_ && !whs_->nonblocking()) {
+    if (writer_needs_nonblocking(wkind_) && !whs_->nonblocking()) {
       // Pipes and FIFOs have no per-call non-blocking flag. Only the write
       // end changes; a child that inherits it should get it before the
       // first send (see channel.hpp).
@@ -292,7 +292,6 @@ class channel_core {
     }
     if (at != run) pieces[n_pieces++] = {run, static_cast<std::size_t>(at - run)};
 
-    std::size_t piece = 0;                                              // first piece not fully written
     std::size_t sent_msgs = 0;                                          // whole frames written
     std::size_t msg_left = header_size(get(0).size()) + get(0).size();  // bytes left of frame number sent_msgs
     bool frame_started = false;
@@ -312,22 +311,8 @@ class channel_core {
         }
       }
     };
-    while (piece < n_pieces) {
-      std::size_t n = gather_write(wfd_, pieces.subspan(piece, n_pieces - piece), wsocket_, ec);
-      if (!ec) {
-        account(n);
-        while (n > 0) {
-          const std::size_t k = std::min(n, pieces[piece].size());
-          pieces[piece] = pieces[piece].subspan(k);
-          n -= k;
-          if (pieces[piece].empty()) ++piece;
-        }
-        continue;
-      }
-      if (!would_block(ec)) break;
-      ec.clear();
-      if (!wait_writable(until, ec)) break;
-    }
+    waiter w(*this);
+    account(write_pieces(wfd_, wkind_, pieces.first(n_pieces), until, w, ec));
     if (ec && frame_started) send_broken_ = true;
     if (scratch_.size() > scratch_keep) {
       // A huge batch does not pin its copy for the channel's lifetime.
@@ -343,41 +328,40 @@ class channel_core {
     return sent_msgs;
   }
 
-  // Waits until the writer is writable; meanwhile takes in what the peer
+  // What a send that cannot go on does meanwhile: take in what the peer
   // sends (so the peer's own send can finish and it starts reading ours).
-  bool wait_writable(deadline until, std::error_code& ec) noexcept {
-    for (;;) {
-      native_handle_type r = invalid_native_handle;
-      deadline slice = until;
-      if (rfd_ != invalid_native_handle) {
-        if (recv_mutex_.try_lock()) {
-          if (can_drain_locked()) r = rfd_;
-          recv_mutex_.unlock();
-        } else {
-          // A receiver thread is reading, so the peer progresses; but that
-          // thread may leave recv() and never come back while we wait.
-          slice = std::min(until, clock::now() + receiver_busy_recheck);
-        }
+  class waiter final : public send_waiter {
+   public:
+    explicit waiter(channel_core& core) noexcept : core_(core) {}
+
+    native_handle_type drain_handle(deadline& slice) noexcept override {
+      if (core_.rfd_ == invalid_native_handle) return invalid_native_handle;
+      if (!core_.recv_mutex_.try_lock()) {
+        // A receiver thread is reading, so the peer progresses; but that
+        // thread may leave recv() and never come back while we wait.
+        slice = std::min(slice, clock::now() + receiver_busy_recheck);
+        return invalid_native_handle;
       }
-      read_write_readiness ready;
-      if (!wait_read_or_write(r, wfd_, slice, ready, ec)) {
-        if (ec) return false;
-        if (slice != until) continue;
-        ec = make_error_code(errc::timed_out);
-        return false;
-      }
-      if (fatal_.load(std::memory_order_acquire) != 0) {
-        finish_fatal_close();
-        ec = make_error_code(static_cast<errc>(fatal_.load()));
-        return false;
-      }
-      if (ready.readable && r != invalid_native_handle && recv_mutex_.try_lock()) {
-        if (can_drain_locked()) drain_once_locked();
-        recv_mutex_.unlock();
-      }
-      if (ready.writable) return true;
+      const bool can = core_.can_drain_locked();
+      core_.recv_mutex_.unlock();
+      return can ? core_.rfd_ : invalid_native_handle;
     }
-  }
+
+    void drain() noexcept override {
+      if (!core_.recv_mutex_.try_lock()) return;
+      if (core_.can_drain_locked()) core_.drain_once_locked();
+      core_.recv_mutex_.unlock();
+    }
+
+    std::error_code stop() noexcept override {
+      if (core_.fatal_.load(std::memory_order_acquire) == 0) return {};
+      core_.finish_fatal_close();
+      return make_error_code(static_cast<errc>(core_.fatal_.load()));
+    }
+
+   private:
+    channel_core& core_;
+  };
 
   // For writers that are not OS handles: the stream's own blocking writes,
   // header and small payload joined so that the frame is one write.
@@ -520,7 +504,7 @@ class channel_core {
     rx_in_message_ = false;
     rx_partial_ = std::string();
     // A sender blocked on a socket wakes up now; it sees fatal_.
-    if (rfd_ != invalid_native_handle && rsocket_) {
+    if (rfd_ != invalid_native_handle && can_half_close(rkind_)) {
       std::error_code ignored;
       shutdown_socket(rfd_, true, true, ignored);
     }
@@ -639,8 +623,8 @@ class channel_core {
   native_handle_type rfd_ = invalid_native_handle;
   native_handle_type wfd_ = invalid_native_handle;
   handle_stream* whs_ = nullptr;
-  bool wsocket_ = false;
-  bool rsocket_ = false;
+  handle_kind wkind_ = handle_kind::other;
+  handle_kind rkind_ = handle_kind::other;
 
   // Lock order: send_mutex_, then recv_mutex_ (the receive side only ever
   // try_locks the send side). The handles are closed with both held: the
@@ -717,7 +701,7 @@ channel::~channel() {
 channel channel::from_inherited_fd(native_handle_type fd, const channel_options& options) {
   std::error_code ec;
   channel c = from_inherited_fd(fd, options, ec);
-  detail::throw_if(ec, "channel from inherited descriptor " + std::to_string(fd));
+  detail::throw_if(ec, "channel from inherited descriptor " + detail::handle_to_text(fd));
   return c;
 }
 
@@ -751,17 +735,12 @@ channel channel::from_environment(const char* variable, const channel_options& o
 channel channel::from_environment(const char* variable, const channel_options& options, std::error_code& ec) noexcept {
   ec.clear();
   const char* value = variable != nullptr ? std::getenv(variable) : nullptr;
-  int fd = -1;
-  if (value != nullptr) {
-    const char* end = value + std::strlen(value);
-    const auto [p, err] = std::from_chars(value, end, fd);
-    if (err != std::errc{} || p != end || p == value || fd < 0) fd = -1;
-  }
-  if (fd < 0) {
+  native_handle_type h = invalid_native_handle;
+  if (value == nullptr || !detail::handle_from_text(value, h)) {
     ec = make_error_code(errc::invalid_argument);
     return {};
   }
-  return from_inherited_fd(fd, options, ec);
+  return from_inherited_fd(h, options, ec);
 }
 
 void channel::send(std::span<const std::byte> message) {
@@ -926,7 +905,7 @@ channel_ends channel_pair(bool duplex, const channel_options& options, std::erro
     if (duplex) {
       handle a;
       handle b;
-      detail::make_socket_pair(a, b, ec);
+      detail::make_duplex_pair(a, b, ec);
       if (ec) return {};
       return {channel(handle_stream(std::move(a)), options), channel(handle_stream(std::move(b)), options)};
     }

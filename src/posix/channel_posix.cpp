@@ -11,7 +11,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <ctime>
+#include <string>
 
 #include "pipekit/error.hpp"
 #include "sys/channel_io.hpp"
@@ -52,10 +54,9 @@ ssize_t writev_guarded(int fd, const struct iovec* iov, int count, int& err) noe
   return n;
 }
 
-}  // namespace
-
-std::size_t gather_write_limit() noexcept { return max_pieces; }
-
+// One gather write of `pieces`, in order; retries EINTR. Never blocks:
+// sockets are written with MSG_DONTWAIT, any other handle is in
+// non-blocking mode (a full buffer reports operation_would_block).
 std::size_t gather_write(native_handle_type h, std::span<const std::span<const std::byte>> pieces, bool is_socket,
                          std::error_code& ec) noexcept {
   struct iovec iov[max_pieces];
@@ -87,6 +88,14 @@ std::size_t gather_write(native_handle_type h, std::span<const std::span<const s
   return static_cast<std::size_t>(n);
 }
 
+struct read_write_readiness {
+  bool readable = false;  // also at end of stream or on error: the next read reports it
+  bool writable = false;  // also when the peer is gone: the next write reports it
+};
+
+// Waits until `w` is writable or `r` is readable, whichever comes first.
+// `r` may be invalid_native_handle (wait for `w` only) or equal to `w` (one
+// duplex handle). Returns false when `until` passes first. EINTR is retried.
 bool wait_read_or_write(native_handle_type r, native_handle_type w, deadline until, read_write_readiness& ready,
                         std::error_code& ec) noexcept {
   ready = {};
@@ -135,7 +144,74 @@ bool wait_read_or_write(native_handle_type r, native_handle_type w, deadline unt
   }
 }
 
-void make_socket_pair(handle& a, handle& b, std::error_code& ec) noexcept {
+bool would_block(const std::error_code& ec) {
+  return ec == std::errc::operation_would_block || ec == std::errc::resource_unavailable_try_again;
+}
+
+// Waits until `w` is writable; meanwhile lets the waiter take in what the
+// peer sends (so the peer's own send can finish and it starts reading ours).
+bool wait_writable(native_handle_type w, deadline until, send_waiter& waiter, std::error_code& ec) noexcept {
+  for (;;) {
+    deadline slice = until;
+    const native_handle_type r = waiter.drain_handle(slice);
+    read_write_readiness ready;
+    if (!wait_read_or_write(r, w, slice, ready, ec)) {
+      if (ec) return false;
+      if (slice < until) continue;
+      ec = make_error_code(errc::timed_out);
+      return false;
+    }
+    if (const std::error_code stop = waiter.stop()) {
+      ec = stop;
+      return false;
+    }
+    if (ready.readable && r != invalid_native_handle) waiter.drain();
+    if (ready.writable) return true;
+  }
+}
+
+}  // namespace
+
+std::size_t write_pieces(native_handle_type w, handle_kind kind, std::span<std::span<const std::byte>> pieces,
+                         deadline until, send_waiter& waiter, std::error_code& ec) noexcept {
+  std::size_t total = 0;
+  std::size_t piece = 0;
+  while (piece < pieces.size()) {
+    std::size_t n = gather_write(w, pieces.subspan(piece), kind == handle_kind::socket, ec);
+    if (!ec) {
+      total += n;
+      while (n > 0) {
+        const std::size_t k = std::min(n, pieces[piece].size());
+        pieces[piece] = pieces[piece].subspan(k);
+        n -= k;
+        if (pieces[piece].empty()) ++piece;
+      }
+      while (piece < pieces.size() && pieces[piece].empty()) ++piece;
+      continue;
+    }
+    if (!would_block(ec)) break;
+    ec.clear();
+    if (!wait_writable(w, until, waiter, ec)) break;
+  }
+  return total;
+}
+
+bool writer_needs_nonblocking(handle_kind kind) noexcept { return kind != handle_kind::socket; }
+
+bool can_half_close(handle_kind kind) noexcept { return kind == handle_kind::socket; }
+
+std::string handle_to_text(native_handle_type h) { return std::to_string(h); }
+
+bool handle_from_text(std::string_view text, native_handle_type& h) noexcept {
+  int fd = -1;
+  const char* end = text.data() + text.size();
+  const auto [p, err] = std::from_chars(text.data(), end, fd);
+  if (err != std::errc{} || p != end || text.empty() || fd < 0) return false;
+  h = fd;
+  return true;
+}
+
+void make_duplex_pair(handle& a, handle& b, std::error_code& ec) noexcept {
   int fds[2];
 #if defined(SOCK_CLOEXEC)
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {

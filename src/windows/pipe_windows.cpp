@@ -13,11 +13,19 @@ namespace pipekit {
 
 namespace detail {
 
+namespace {
+
+std::wstring unique_pipe_name() {
+  static std::atomic<unsigned long> serial{0};
+  return L"\\\\.\\pipe\\pipekit-anon-" + std::to_wstring(::GetCurrentProcessId()) + L"-" +
+         std::to_wstring(serial.fetch_add(1)) + L"-" + std::to_wstring(::GetTickCount64());
+}
+
+}  // namespace
+
 win_pipe_ends make_win_pipe(std::size_t capacity, bool read_overlapped, bool write_overlapped,
                             std::error_code& ec) noexcept try {
-  static std::atomic<unsigned long> serial{0};
-  const std::wstring name = L"\\\\.\\pipe\\pipekit-anon-" + std::to_wstring(::GetCurrentProcessId()) + L"-" +
-                            std::to_wstring(serial.fetch_add(1)) + L"-" + std::to_wstring(::GetTickCount64());
+  const std::wstring name = unique_pipe_name();
   const DWORD size = static_cast<DWORD>(capacity > 0x7fffffff ? 0x7fffffff : capacity);
   // The server end reads; one instance, byte mode, local clients only.
   handle server{::CreateNamedPipeW(
@@ -38,6 +46,28 @@ win_pipe_ends make_win_pipe(std::size_t capacity, bool read_overlapped, bool wri
 } catch (...) {
   ec = std::make_error_code(std::errc::not_enough_memory);
   return {};
+}
+
+void make_win_duplex_pipe(std::size_t capacity, handle& a, handle& b, std::error_code& ec) noexcept try {
+  const std::wstring name = unique_pipe_name();
+  const DWORD size = static_cast<DWORD>(capacity > 0x7fffffff ? 0x7fffffff : capacity);
+  handle server{::CreateNamedPipeW(
+      name.c_str(), PIPE_ACCESS_DUPLEX | FILE_FLAG_FIRST_PIPE_INSTANCE | FILE_FLAG_OVERLAPPED,
+      PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS, 1, size, size, 0, nullptr)};
+  if (!server) {
+    ec = last_win_error();
+    return;
+  }
+  HANDLE client = ::CreateFileW(name.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING,
+                                FILE_FLAG_OVERLAPPED, nullptr);
+  if (client == INVALID_HANDLE_VALUE) {
+    ec = last_win_error();
+    return;
+  }
+  a = std::move(server);
+  b = handle{client};
+} catch (...) {
+  ec = std::make_error_code(std::errc::not_enough_memory);
 }
 
 std::size_t get_pipe_capacity(native_handle_type h, std::error_code& ec) noexcept {

@@ -19,4 +19,8 @@ struct win_pipe_ends {
 win_pipe_ends make_win_pipe(std::size_t capacity, bool read_overlapped, bool write_overlapped,
                             std::error_code& ec) noexcept;
 
+// Two connected ends of one duplex byte-mode pipe, both overlapped and not
+// inheritable (what multiprocessing.Pipe() makes on Windows).
+void make_win_duplex_pipe(std::size_t capacity, handle& a, handle& b, std::error_code& ec) noexcept;
+
 }  // namespace pipekit::detail
