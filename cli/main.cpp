@@ -47,8 +47,8 @@ int run_cli(int argc, char** argv) {
 #if !defined(_WIN32)  // the tour shows POSIX pipes; its Windows edition is still to come
   cli::add_tour(app, status);
 #endif
-#if !defined(_WIN32)  // channels are POSIX-only for now
   cli::add_msg(app, status);
+#if !defined(_WIN32)  // FIFOs are POSIX's (Windows named pipes: msg pipe:/pipe-listen:)
   cli::add_fifo(app, status);
 #endif
   app.parse_complete_callback([&] {

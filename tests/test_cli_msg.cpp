@@ -406,3 +406,18 @@ TEST(cli_msg, an_authkey_with_a_fifo_is_a_usage_error) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(cli_msg, no_server_or_no_client_within_the_timeout_exits_124_for_unix_endpoints) {
+  temp_dir dir;
+  const auto start = pipekit::clock::now();
+  const finished s = run_cli({"msg", "send", "unix:" + dir.socket(), "--timeout", "0.3"}, "x\n");
+  EXPECT_EQ(s.code, 124) << s.err;
+  EXPECT_TRUE(has(s.err, "timed out")) << s.err;
+  const finished r = run_cli({"msg", "recv", "unix-listen:" + dir.socket(), "--timeout", "0.3"});
+  EXPECT_EQ(r.code, 124) << r.err;
+  EXPECT_LT(pipekit::clock::now() - start, test_time);
+}
+
+}  // namespace
