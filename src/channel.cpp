@@ -134,6 +134,7 @@ class channel_core {
     ec.clear();
     std::unique_lock lock(send_mutex_);
     if (!check_send(ec)) return 0;
+    if (queued() > 0 && !flush_locked(until, ec)) return 0;  // post()ed frames go first
     try {
       if (wfd_ == invalid_native_handle) return send_generic(count, get, until, ec);
       return send_native(count, get, until, ec);
@@ -190,8 +191,58 @@ class channel_core {
   void close(std::error_code& ec) noexcept {
     ec.clear();
     std::scoped_lock lock(send_mutex_, recv_mutex_);
+    const bool dropped = queued() > 0;
     release_locked(ec);
+    if (!ec && dropped) ec = std::make_error_code(std::errc::operation_canceled);
   }
+
+  // ---- the outgoing queue -------------------------------------------------
+
+  void post(std::span<const std::byte> m, std::error_code& ec) noexcept {
+    ec.clear();
+    std::unique_lock lock(send_mutex_);
+    if (!check_send(ec)) return;
+    const std::size_t frame = header_size(m.size()) + m.size();
+    if (queued() > 0 && queued() + frame > options_.max_queued_outgoing) {
+      // Make room if the writer takes some now; else refuse.
+      std::error_code ignored;
+      (void)flush_locked(clock::now(), ignored);
+      if (ignored && ignored != errc::timed_out) {
+        ec = ignored;
+        return;
+      }
+      if (queued() > 0 && queued() + frame > options_.max_queued_outgoing) {
+        ec = std::make_error_code(std::errc::operation_would_block);
+        return;
+      }
+    }
+    try {
+      if (out_head_ > 0 && out_head_ >= out_.size() / 2) {
+        out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_head_));
+        out_head_ = 0;
+      }
+      std::byte header[max_header];
+      const std::size_t hn = encode_header(m.size(), header);
+      out_.insert(out_.end(), header, header + hn);
+      out_.insert(out_.end(), m.begin(), m.end());
+    } catch (const std::bad_alloc&) {
+      ec = std::make_error_code(std::errc::not_enough_memory);
+      return;
+    }
+    out_pending_.store(queued(), std::memory_order_relaxed);
+    std::error_code wec;
+    if (!flush_locked(clock::now(), wec) && wec != errc::timed_out) ec = wec;
+  }
+
+  bool flush(deadline until, std::error_code& ec) noexcept {
+    ec.clear();
+    std::unique_lock lock(send_mutex_);
+    if (queued() == 0) return true;
+    if (!check_send(ec)) return false;
+    return flush_locked(until, ec);
+  }
+
+  std::size_t pending_outgoing() const noexcept { return out_pending_.load(std::memory_order_relaxed); }
 
   std::size_t buffered_incoming() const noexcept { return rx_buffered_.load(std::memory_order_relaxed); }
   bool is_open() const noexcept {
@@ -251,16 +302,58 @@ class channel_core {
     release_locked(ignored);
   }
 
-  // Frames go out through gather writes: [header, payload, header, ...].
-  template <class Get>
-  std::size_t send_native(std::size_t count, Get get, deadline until, std::error_code& ec) {
+  std::size_t queued() const noexcept { return out_.size() - out_head_; }
+
+  // Writes the outgoing queue until it is empty (true), `until` passes or an
+  // error (false).
+  bool flush_locked(deadline until, std::error_code& ec) noexcept {
+    while (queued() > 0) {
+      std::span<const std::byte> data(out_.data() + out_head_, queued());
+      std::size_t n = 0;
+      if (wfd_ != invalid_native_handle) {
+        if (!prepare_native_writer(ec)) return false;
+        std::span<const std::byte> one[1] = {data};
+        waiter w(*this);
+        n = write_pieces(wfd_, wkind_, one, until, w, ec);
+      } else {
+        n = writer_->write_some(data, until, ec);
+      }
+      out_head_ += n;
+      if (queued() == 0) {
+        out_.clear();
+        out_head_ = 0;
+        if (out_.capacity() > scratch_keep) out_.shrink_to_fit();
+      }
+      out_pending_.store(queued(), std::memory_order_relaxed);
+      if (ec) {
+        // A frame may be cut: nothing else can follow it in order.
+        if (ec != errc::timed_out && !would_block(ec)) send_broken_ = true;
+        if (would_block(ec)) ec = make_error_code(errc::timed_out);
+        if (fatal_.load(std::memory_order_acquire) != 0) {
+          finish_fatal_close();
+          ec = make_error_code(static_cast<errc>(fatal_.load()));
+        }
+        return false;
+      }
+    }
+    return true;
+  }
+
+  bool prepare_native_writer(std::error_code& ec) noexcept {
     if (writer_needs_nonblocking(wkind_) && !whs_->nonblocking()) {
       // Pipes and FIFOs have no per-call non-blocking flag. Only the write
       // end changes; a child that inherits it should get it before the
       // first send (see channel.hpp).
       whs_->set_nonblocking(true, ec);
-      if (ec) return 0;
+      if (ec) return false;
     }
+    return true;
+  }
+
+  // Frames go out through gather writes: [header, payload, header, ...].
+  template <class Get>
+  std::size_t send_native(std::size_t count, Get get, deadline until, std::error_code& ec) {
+    if (!prepare_native_writer(ec)) return 0;
     // Small frames are copied behind their headers into one contiguous
     // buffer, so that a run of them is one plain write(): cheaper than
     // writev() of many tiny pieces (and the same bytes on the wire). A large
@@ -611,6 +704,9 @@ class channel_core {
     rx_capacity_ = rx_begin_ = rx_end_ = 0;
     rx_buffered_.store(0, std::memory_order_relaxed);
     rx_partial_ = std::string();
+    out_ = {};
+    out_head_ = 0;
+    out_pending_.store(0, std::memory_order_relaxed);
     ec = e1 ? e1 : e2;
   }
 
@@ -636,6 +732,9 @@ class channel_core {
   bool send_broken_ = false;                        // a frame was cut by an error: nothing more can go out in order
   std::vector<std::byte> scratch_;                  // headers and small payloads, reused
   std::vector<std::span<const std::byte>> pieces_;  // what one gather write sends, reused
+  std::vector<std::byte> out_;                      // post()ed frames not written yet, from out_head_ on
+  std::size_t out_head_ = 0;
+  std::atomic<std::size_t> out_pending_{0};  // queued(), for pending_outgoing() from any thread
 
   // Receive side (recv_mutex_).
   std::unique_ptr<std::byte[]> rx_;
@@ -813,6 +912,41 @@ std::size_t channel::send_batch(std::span<const std::string_view> messages, dead
   return core_->send_frames(
       messages.size(), [messages](std::size_t i) { return as_bytes(messages[i]); }, until, ec);
 }
+
+void channel::post(std::span<const std::byte> message) {
+  std::error_code ec;
+  post(message, ec);
+  detail::throw_if(ec, "channel post");
+}
+
+void channel::post(std::string_view message) { post(as_bytes(message)); }
+
+void channel::post(std::span<const std::byte> message, std::error_code& ec) noexcept {
+  if (!core_) {
+    ec = closed_error();
+    return;
+  }
+  core_->post(message, ec);
+}
+
+void channel::post(std::string_view message, std::error_code& ec) noexcept { post(as_bytes(message), ec); }
+
+bool channel::flush(deadline until) {
+  std::error_code ec;
+  const bool done = flush(until, ec);
+  detail::throw_if(ec, "channel flush");
+  return done;
+}
+
+bool channel::flush(deadline until, std::error_code& ec) noexcept {
+  if (!core_) {
+    ec = closed_error();
+    return false;
+  }
+  return core_->flush(until, ec);
+}
+
+std::size_t channel::pending_outgoing() const noexcept { return core_ ? core_->pending_outgoing() : 0; }
 
 bool channel::recv(std::string& out) {
   std::error_code ec;

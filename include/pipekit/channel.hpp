@@ -69,6 +69,17 @@
 // reports timed_out (a complete message may already sit in the receive
 // buffer without the handle being readable; buffered_incoming() says how
 // many bytes are there). A partly received message is kept between calls.
+// To send without waiting, post() a message: what the writer does not take
+// at once waits in the channel's outgoing queue. While pending_outgoing() is
+// not 0, register write_handle() for writable and call
+// flush(pipekit::clock::now(), ec) when it is reported:
+//
+//   ch.post(reply, ec);                              // never waits
+//   if (ch.pending_outgoing() > 0) p.modify(ch.write_handle(), events::readable | events::writable, token);
+//   ...on writable: if (ch.flush(pipekit::clock::now(), ec)) p.modify(..., events::readable, token);
+//
+// (On Windows a pipe is always reported writable, and flush() with a due
+// deadline starts a write and cancels what the reader did not take.)
 //
 // Handing one end to a child (the parent–child pattern):
 //
@@ -138,6 +149,9 @@ struct channel_options {
   // size. The memory is allocated as bytes arrive and given back once recv()
   // has consumed them.
   std::size_t max_buffered_incoming = 2 * default_max_message_size;
+  // The most bytes post() keeps queued for a writer that is not taking them;
+  // past it post() refuses a message (operation_would_block, nothing queued).
+  std::size_t max_queued_outgoing = 2 * default_max_message_size;
 };
 
 namespace detail {
@@ -198,6 +212,23 @@ class channel {
                          std::error_code& ec) noexcept;
   std::size_t send_batch(std::span<const std::string_view> messages, deadline until, std::error_code& ec) noexcept;
 
+  // Queues one message and writes as much of it as the writer takes now;
+  // never waits. The rest goes out with flush(), or with the next send(),
+  // send_batch() or post() (frames keep their order). Refused with
+  // operation_would_block, nothing queued, when the queue would pass
+  // options().max_queued_outgoing; other errors as for send().
+  void post(std::span<const std::byte> message);
+  void post(std::string_view message);
+  void post(std::span<const std::byte> message, std::error_code& ec) noexcept;
+  void post(std::string_view message, std::error_code& ec) noexcept;
+  // Writes the outgoing queue until it is empty (true) or `until` passes
+  // (false, ec = timed_out; what was written is gone from the queue). Like
+  // a blocked send(), it takes in the peer's data while it waits.
+  bool flush(deadline until = no_deadline);
+  bool flush(deadline until, std::error_code& ec) noexcept;
+  // Bytes post() queued that the writer has not taken yet.
+  [[nodiscard]] std::size_t pending_outgoing() const noexcept;
+
   // Receives one message into `out` (its previous content is replaced).
   // Returns false at a clean end of stream between messages, and on error
   // (then ec is set and `out` holds nothing useful).
@@ -213,7 +244,9 @@ class channel {
   void close_send();
   void close_send(std::error_code& ec) noexcept;
 
-  // Closes both directions and releases the handles.
+  // Closes both directions and releases the handles. Messages still in the
+  // outgoing queue are dropped, and the error_code form reports that with
+  // std::errc::operation_canceled (flush() first to deliver them).
   void close();
   void close(std::error_code& ec) noexcept;
 
