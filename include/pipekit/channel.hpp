@@ -56,7 +56,10 @@
 // full, send() waits for its writer to become writable *or its reader to
 // become readable*, and moves incoming bytes into the channel's receive
 // buffer, so the peer's send progresses, finishes, and the peer starts
-// reading ours. recv() then returns the buffered messages first. So two
+// reading ours. (On Windows a send starts an overlapped write and waits for
+// its completion or a zero-byte read on the reader, whichever comes first,
+// to the same effect; a handle opened for synchronous I/O there, such as an
+// inherited standard handle, is written with plain blocking writes.) recv() then returns the buffered messages first. So two
 // pipekit peers that each send up to max_buffered_incoming bytes before
 // reading always finish; past that bound send() only waits for writability
 // (the peer must read). A Python peer that sends first and reads after also
@@ -281,7 +284,8 @@ struct channel_ends {
   channel second;
 };
 
-// duplex (the default): a socketpair; both ends send and receive.
+// duplex (the default): a socketpair (Windows: a duplex named pipe, as
+// multiprocessing.Pipe() makes there); both ends send and receive.
 // Not duplex: an anonymous pipe (pipekit's default capacity); `first` only
 // receives and `second` only sends, as in `r, w = multiprocessing.Pipe(False)`.
 // Both ends are close-on-exec: they reach a child only through pass_handle().
