@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "helpers/temp_dir.hpp"
 #include "pipekit/auth.hpp"
 #include "pipekit/channel.hpp"
 #include "pipekit/error.hpp"
@@ -25,23 +26,10 @@ namespace fs = std::filesystem;
 constexpr auto test_time = 30s;
 const std::string mp_auth_peer = PIPEKIT_SOURCE_DIR "/tests/helpers/mp_auth_peer.py";
 
-class temp_dir {
+// Each test's files live in its own private directory.
+class temp_dir : public pipekit_test::temp_dir {
  public:
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "pipekit-auth-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::system_error(errno, std::system_category(), "mkdtemp");
-    path_ = tmpl;
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string socket() const { return (path_ / "s").string(); }
-
- private:
-  fs::path path_;
+  temp_dir() : pipekit_test::temp_dir("pipekit-auth") {}
 };
 
 pipekit::process python_peer(const std::string& python, const std::vector<std::string>& args) {

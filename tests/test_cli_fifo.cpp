@@ -13,6 +13,7 @@
 #include <system_error>
 #include <vector>
 
+#include "helpers/temp_dir.hpp"
 #include "pipekit/deadline.hpp"
 #include "pipekit/process.hpp"
 
@@ -24,23 +25,10 @@ namespace fs = std::filesystem;
 constexpr auto test_time = 30s;
 const std::string cli_path = PIPEKIT_CLI_PATH;
 
-class temp_dir {
+// Each test's files live in its own private directory.
+class temp_dir : public pipekit_test::temp_dir {
  public:
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "pipekit-cli-fifo-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::system_error(errno, std::system_category(), "mkdtemp");
-    path_ = tmpl;
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  [[nodiscard]] std::string operator/(const char* name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
+  temp_dir() : pipekit_test::temp_dir("pipekit-cli-fifo") {}
 };
 
 struct finished {

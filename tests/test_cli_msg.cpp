@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "helpers/temp_dir.hpp"
 #include "pipekit/channel.hpp"
 #include "pipekit/deadline.hpp"
 #include "pipekit/fifo.hpp"
@@ -31,24 +32,10 @@ const std::string cli_path = PIPEKIT_CLI_PATH;
 const std::string mp_auth_peer = PIPEKIT_SOURCE_DIR "/tests/helpers/mp_auth_peer.py";
 const std::string mp_peer = PIPEKIT_SOURCE_DIR "/tests/helpers/mp_peer.py";
 
-class temp_dir {
+// Each test's files live in its own private directory.
+class temp_dir : public pipekit_test::temp_dir {
  public:
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "pipekit-cli-msg-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::system_error(errno, std::system_category(), "mkdtemp");
-    path_ = tmpl;
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string socket() const { return (path_ / "s").string(); }
-  std::string operator/(const char* name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
+  temp_dir() : pipekit_test::temp_dir("pipekit-cli-msg") {}
 };
 
 struct finished {

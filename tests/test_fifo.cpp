@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "helpers/temp_dir.hpp"
 #include "pipekit/error.hpp"
 #include "pipekit/fifo.hpp"
 #include "pipekit/pipe.hpp"
@@ -26,24 +27,10 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-class temp_dir {
+// Each test's files live in its own private directory.
+class temp_dir : public pipekit_test::temp_dir {
  public:
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "pipekit-fifo-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::system_error(errno, std::system_category(), "mkdtemp");
-    path_ = tmpl;
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  [[nodiscard]] fs::path operator/(const char* name) const { return path_ / name; }
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  temp_dir() : pipekit_test::temp_dir("pipekit-fifo") {}
 };
 
 // Sets the umask for one scope.
@@ -126,7 +113,7 @@ TEST(fifo, open_refuses_a_symlink_even_to_a_fifo_of_ours) {
 TEST(fifo, open_refuses_a_regular_file_a_directory_and_a_device) {
   temp_dir dir;
   std::ofstream(dir / "file") << "data";
-  for (const fs::path& p : {dir / "file", dir.path(), fs::path("/dev/null")}) {
+  for (const fs::path& p : {fs::path(dir / "file"), dir.path(), fs::path("/dev/null")}) {
     std::error_code ec;
     auto r = pipekit::open_fifo_reader(p, pipekit::after(1s), {.allow_other_owner = true}, ec);
     EXPECT_EQ(ec, pipekit::errc::invalid_argument) << p << ": " << ec.message();
