@@ -10,8 +10,9 @@
 // concurrent spawns from other threads never leak it.
 //
 // Writing to a pipe whose reader is gone fails with std::errc::broken_pipe;
-// pipekit never lets SIGPIPE kill the process and never changes the
-// process's own SIGPIPE disposition.
+// pipekit's writes raise no SIGPIPE (none is left pending either, also in a
+// thread that blocks SIGPIPE) and never change the process's SIGPIPE
+// disposition or a thread's signal mask.
 #pragma once
 
 #include <cstddef>

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "pipekit/error.hpp"
+#include "posix/nosignal_write.hpp"
 #include "sys/channel_io.hpp"
 #include "sys/io.hpp"
 
@@ -26,33 +27,6 @@ namespace {
 // Enough for 128 frames (header + payload) per call, and small enough to
 // live on the stack.
 constexpr std::size_t max_pieces = std::min<std::size_t>(256, IOV_MAX);
-
-// writev() with SIGPIPE blocked in this thread only, swallowing the SIGPIPE a
-// write to a pipe without reader raises (the same guard as write_guarded() in
-// io_posix.cpp): the process neither dies nor sees its disposition changed.
-// One piece goes out with write(): writev() costs more for small frames.
-ssize_t writev_guarded(int fd, const struct iovec* iov, int count, int& err) noexcept {
-  sigset_t pipe_only;
-  sigset_t old_mask;
-  sigemptyset(&pipe_only);
-  sigaddset(&pipe_only, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask);
-  ssize_t n;
-  do {
-    n = count == 1 ? ::write(fd, iov[0].iov_base, iov[0].iov_len) : ::writev(fd, iov, count);
-  } while (n < 0 && errno == EINTR);
-  err = errno;
-  if (!sigismember(&old_mask, SIGPIPE)) {
-    if (n < 0 && err == EPIPE) {
-      // The SIGPIPE this write raised is pending on this thread: take it.
-      const struct timespec zero {};
-      while (sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
-      }
-    }
-    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-  }
-  return n;
-}
 
 // One gather write of `pieces`, in order; retries EINTR. Never blocks:
 // sockets are written with MSG_DONTWAIT, any other handle is in
@@ -79,7 +53,7 @@ std::size_t gather_write(native_handle_type h, std::span<const std::span<const s
     } while (n < 0 && errno == EINTR);
     err = errno;
   } else {
-    n = writev_guarded(h, iov, static_cast<int>(count), err);
+    n = writev_nosignal(h, iov, static_cast<int>(count), err);
   }
   if (n < 0) {
     ec = system_error_code(err);

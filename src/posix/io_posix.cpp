@@ -12,6 +12,7 @@
 #include <ctime>
 
 #include "pipekit/error.hpp"
+#include "posix/nosignal_write.hpp"
 #include "sys/io.hpp"
 
 namespace pipekit::detail {
@@ -28,31 +29,16 @@ std::size_t read_handle(native_handle_type h, handle_kind, std::span<std::byte> 
 
 namespace {
 
-// Writes with SIGPIPE blocked in this thread only, and swallows the SIGPIPE
-// the write raised, so the process neither dies nor sees its disposition
-// changed. Costs two sigprocmask calls; sockets avoid it with MSG_NOSIGNAL.
+// Never raises SIGPIPE and never changes its disposition (see
+// posix/nosignal_write.hpp); sockets avoid it with MSG_NOSIGNAL.
 std::size_t write_guarded(int fd, std::span<const std::byte> data, std::error_code& ec) noexcept {
-  sigset_t pipe_only;
-  sigset_t old_mask;
-  sigemptyset(&pipe_only);
-  sigaddset(&pipe_only, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask);
-  ssize_t n;
-  do {
-    n = ::write(fd, data.data(), data.size());
-  } while (n < 0 && errno == EINTR);
-  const int saved = errno;
-  if (!sigismember(&old_mask, SIGPIPE)) {
-    if (n < 0 && saved == EPIPE) {
-      // The SIGPIPE this write raised is pending on this thread: take it.
-      const struct timespec zero {};
-      while (sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
-      }
-    }
-    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-  }
+  struct iovec one {
+    const_cast<std::byte*>(data.data()), data.size()
+  };
+  int err = 0;
+  const ssize_t n = writev_nosignal(fd, &one, 1, err);
   if (n < 0) {
-    ec = system_error_code(saved);
+    ec = system_error_code(err);
     return 0;
   }
   return static_cast<std::size_t>(n);
