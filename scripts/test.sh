@@ -20,6 +20,9 @@ if [[ $preset == windows ]]; then
   wineboot -i </dev/null >/dev/null 2>&1
   wineserver -w
   wineserver -p </dev/null >/dev/null 2>&1
+  # Wine starts its desktop process lazily (a pseudo console's host does when
+  # it gets input); started by a test it would hold that test's pipes open.
+  wine explorer.exe /desktop </dev/null >/dev/null 2>&1 &
   # A crash prints one line instead of starting the winedbg debugger.
   wine reg add 'HKLM\Software\Microsoft\Windows NT\CurrentVersion\AeDebug' /v Debugger /t REG_SZ /d "" /f \
     </dev/null >/dev/null 2>&1

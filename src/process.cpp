@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 
@@ -118,9 +119,31 @@ spawn_error::spawn_error(std::error_code ec, std::string program, std::string st
 
 // ---- exit_status ------------------------------------------------------------
 
+bool exit_status::crashed() const noexcept {
+  if (signal_ != 0) return core_dumped_ || detail::is_crash_signal(signal_);
+  return detail::is_crash_code(code_);
+}
+
+namespace {
+
+std::string hex_code(int code) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08X", static_cast<unsigned>(code));
+  return buf;
+}
+
+}  // namespace
+
 std::string exit_status::to_string() const {
-  if (signal_ == 0) return "exited with code " + std::to_string(code_);
-  std::string s = "killed by signal " + std::to_string(signal_);
+  if (signal_ == 0) {
+    // Windows: a system status as the exit code says what happened.
+    const std::string name = detail::exit_code_name(code_);
+    if (crashed())
+      return "crashed: " + (name.empty() ? "NTSTATUS " + hex_code(code_) : name + " (" + hex_code(code_) + ")");
+    if (!name.empty()) return "exited with code " + hex_code(code_) + " (" + name + ")";
+    return "exited with code " + std::to_string(code_);
+  }
+  std::string s = (crashed() ? "crashed: signal " : "killed by signal ") + std::to_string(signal_);
   const std::string name = detail::signal_name(signal_);
   if (!name.empty()) s += " (" + name + ")";
   if (core_dumped_) s += ", core dumped";

@@ -231,6 +231,45 @@ TEST(process, self_signalled_child_and_core_dump_flag) {
   EXPECT_EQ(e.to_string(), "exited with code 42");
 }
 
+TEST(process, a_child_killed_by_sigsegv_crashed_and_says_so) {
+  const auto s = child({"crash"}).spawn().wait();
+  EXPECT_EQ(s.signal(), SIGSEGV);
+  EXPECT_TRUE(s.crashed());
+  const std::string text = s.to_string();
+  EXPECT_EQ(text.rfind("crashed: signal " + std::to_string(SIGSEGV), 0), 0u) << text;
+#if defined(__GLIBC__)
+  EXPECT_NE(text.find("(SIGSEGV)"), std::string::npos) << text;  // names come from sigabbrev_np
+#endif
+}
+
+TEST(process, exits_and_requested_ends_are_not_crashes) {
+  const auto exited = child({"exit", "1"}).spawn().wait();
+  EXPECT_FALSE(exited.crashed());
+  const auto term = child({"signal", std::to_string(SIGTERM)}).spawn().wait();
+  EXPECT_EQ(term.signal(), SIGTERM);
+  EXPECT_FALSE(term.crashed());
+  EXPECT_EQ(term.to_string().rfind("killed by signal " + std::to_string(SIGTERM), 0), 0u) << term.to_string();
+  auto p = child({"sleep", "60000"}).spawn();
+  p.send_signal(SIGKILL);
+  EXPECT_FALSE(p.wait().crashed());
+}
+
+TEST(process, crash_rule_covers_fault_signals_and_any_core_dump) {
+  for (const int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGSYS, SIGTRAP})
+    EXPECT_TRUE(pipekit::exit_status::signaled(sig, false).crashed()) << sig;
+  for (const int sig : {SIGTERM, SIGKILL, SIGINT, SIGHUP, SIGPIPE, SIGQUIT})
+    EXPECT_FALSE(pipekit::exit_status::signaled(sig, false).crashed()) << sig;
+  // SIGQUIT is sent by a user, but a core dump means something went wrong.
+  const auto quit = pipekit::exit_status::signaled(SIGQUIT, true);
+  EXPECT_TRUE(quit.crashed());
+  const std::string text = quit.to_string();
+  EXPECT_EQ(text.rfind("crashed: signal " + std::to_string(SIGQUIT), 0), 0u) << text;
+  EXPECT_NE(text.find(", core dumped"), std::string::npos) << text;
+  // Exit codes are never crashes on POSIX, whatever their value.
+  EXPECT_FALSE(pipekit::exit_status::exited(255).crashed());
+  EXPECT_FALSE(pipekit::exit_status::exited(0).crashed());
+}
+
 TEST(process, environment_inherit_set_remove_and_clear) {
   ::setenv("PIPEKIT_TEST_INHERITED", "yes", 1);
   auto run_env = [](pipekit::command cmd) { return pipekit::run(std::move(cmd)).out; };

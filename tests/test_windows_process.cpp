@@ -17,11 +17,13 @@
 #include <windows.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -440,8 +442,43 @@ TEST(windows_process, a_crash_is_reported_with_its_ntstatus) {
   cmd.set_stderr(pipekit::stdio::null());
   const auto s = cmd.spawn().wait();
   EXPECT_FALSE(s.success());
-  // STATUS_ACCESS_VIOLATION as the exit code, for now (no signal on Windows).
+  // STATUS_ACCESS_VIOLATION as the exit code (no signal on Windows).
   EXPECT_EQ(s.code(), static_cast<int>(0xC0000005u)) << s.to_string();
+  EXPECT_FALSE(s.was_signaled());
+  EXPECT_TRUE(s.crashed());
+  EXPECT_EQ(s.to_string(), "crashed: access violation (0xC0000005)");
+
+  auto divide = child({"crash", "divide"});
+  divide.set_stderr(pipekit::stdio::null());
+  const auto d = divide.spawn().wait();
+  EXPECT_EQ(d.code(), static_cast<int>(0xC0000094u)) << d.to_string();
+  EXPECT_TRUE(d.crashed());
+  EXPECT_EQ(d.to_string(), "crashed: integer divide by zero (0xC0000094)");
+}
+
+TEST(windows_process, crashes_are_system_error_statuses_but_not_ctrl_c_or_negative_exits) {
+  using pipekit::exit_status;
+  const auto status = [](unsigned code) { return exit_status::exited(static_cast<int>(code)); };
+  EXPECT_TRUE(status(0xC00000FDu).crashed());
+  EXPECT_EQ(status(0xC00000FDu).to_string(), "crashed: stack overflow (0xC00000FD)");
+  EXPECT_TRUE(status(0xC0000409u).crashed());
+  EXPECT_EQ(status(0xC0000409u).to_string(), "crashed: stack buffer overrun / fast fail (0xC0000409)");
+  EXPECT_TRUE(status(0xC0001234u).crashed());  // a system error without a name here
+  EXPECT_EQ(status(0xC0001234u).to_string(), "crashed: NTSTATUS 0xC0001234");
+  EXPECT_TRUE(status(0x80000003u).crashed());  // a breakpoint with no debugger
+  EXPECT_EQ(status(0x80000003u).to_string(), "crashed: breakpoint (0x80000003)");
+  // Ctrl-C ends a console program with STATUS_CONTROL_C_EXIT: no crash.
+  EXPECT_FALSE(status(0xC000013Au).crashed());
+  EXPECT_EQ(status(0xC000013Au).to_string(), "exited with code 0xC000013A (Ctrl-C)");
+  // exit(-1) and other small negative codes have the customer bit set.
+  EXPECT_FALSE(exit_status::exited(-1).crashed());
+  EXPECT_EQ(exit_status::exited(-1).to_string(), "exited with code -1");
+  EXPECT_FALSE(status(0xE06D7363u).crashed());
+  EXPECT_FALSE(exit_status::exited(1).crashed());
+  EXPECT_FALSE(exit_status::exited(0).crashed());
+  // terminate() ends the process with exit code 1: asked for, not a crash.
+  auto p = child({"sleep", "60000"}).spawn();
+  EXPECT_FALSE(p.terminate(2s).crashed());
 }
 
 TEST(windows_process, wait_until_times_out_then_try_wait_and_terminate) {
@@ -612,16 +649,188 @@ TEST(windows_process, concurrent_spawns_from_4_threads_leak_no_pipe_end_into_oth
   EXPECT_EQ(failures.load(), 0);
 }
 
-TEST(windows_process, pty_is_not_supported_yet) {
-  // The Windows pseudo-terminal is ConPTY (CreatePseudoConsole), which does
-  // not work under Wine 8: whatever pipekit does with it can only be tested
-  // on Windows. Until then stdio::pty() is refused, not silently a pipe.
-  auto cmd = child({"echo"});
-  cmd.set_stdin(pipekit::stdio::pty());
+// ---- pseudo console: stdio::pty() ----------------------------------------------
+//
+// What Wine 8 does with ConPTY, measured with a standalone CreatePseudoConsole
+// program and with these tests: the console starts, paints what the child
+// writes to it into the output pipe (with VT sequences), hands what we write
+// to the child as console input (echoed, line-edited), takes the size it was
+// created with, and exits when closed. Three things differ from Windows:
+// - a ConPTY child's NULL standard handles stay NULL (Wine's kernelbase only
+//   connects the child to the console), where Windows makes them the
+//   console's: the helper's console modes open CONIN$ and CONOUT$ by name,
+//   and pty_streams_get_the_console... checks the console handles on Windows
+//   only (under Wine it checks that they are NULL);
+// - ResizePseudoConsole is a stub that returns E_NOTIMPL: resize_terminal
+//   reports not_supported there, and the new size is checked on Windows only;
+// - keys that reach a console whose program has exited can wedge it and the
+//   Wine desktop it starts to translate them (test_windows_cli.cpp has the
+//   numbers): these tests type only what the child reads before it exits.
+
+pipekit::command on_pty(pipekit::command c) {
+  c.set_stdin(pipekit::stdio::pty()).set_stdout(pipekit::stdio::pty()).set_stderr(pipekit::stdio::pty());
+  return c;
+}
+
+std::string printable(const std::string& s) {
+  std::string out;
+  for (const char c : s) {
+    if (c >= 32 && c < 127) {
+      out += c;
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned char>(c));
+      out += hex;
+    }
+  }
+  return out;
+}
+
+// Reads the terminal into `seen` until `marker` is in it. The console paints
+// with VT sequences, so tests look for text, never compare the whole output.
+bool read_until(pipekit::stream& terminal, std::string& seen, std::string_view marker,
+                pipekit::deadline until = pipekit::after(20s)) {
+  while (seen.find(marker) == std::string::npos) {
+    std::array<std::byte, 4096> buf{};
+    std::error_code ec;
+    const std::size_t n = terminal.read_some(buf, until, ec);
+    if (ec || n == 0) {
+      ADD_FAILURE() << "no \"" << marker << "\" on the terminal: " << (ec ? ec.message() : "end of stream") << "; got ["
+                    << printable(seen) << "]";
+      return false;
+    }
+    seen.append(reinterpret_cast<const char*>(buf.data()), n);
+  }
+  return true;
+}
+
+// Reads the terminal to its end, which comes once the child has exited and
+// its console is closed.
+std::string read_to_the_end(pipekit::stream& terminal, pipekit::deadline until = pipekit::after(20s)) {
   std::error_code ec;
-  auto p = cmd.spawn(ec);
-  EXPECT_EQ(ec, pipekit::errc::not_supported) << ec.message();
-  EXPECT_FALSE(p.valid());
+  std::string rest = terminal.read_to_end(until, ec);
+  EXPECT_FALSE(ec) << "the terminal did not end: " << ec.message() << "; got [" << printable(rest) << "]";
+  return rest;
+}
+
+void type(pipekit::stream& terminal, std::string_view keys) {
+  std::error_code ec;
+  terminal.write_all(std::as_bytes(std::span(keys)), pipekit::after(10s), ec);
+  EXPECT_FALSE(ec) << ec.message();
+}
+
+TEST(windows_process, pty_child_runs_on_a_console_and_its_exit_code_comes_back) {
+  auto p = on_pty(child({"exit", "3"})).spawn();
+  ASSERT_TRUE(p.terminal().is_open());
+  EXPECT_FALSE(p.in().is_open());
+  EXPECT_FALSE(p.out().is_open());
+  EXPECT_FALSE(p.err().is_open());
+  const auto s = p.wait_until(pipekit::after(20s));
+  ASSERT_TRUE(s.has_value()) << "the child did not exit";
+  EXPECT_EQ(s->code(), 3);
+  (void)read_to_the_end(p.terminal());
+}
+
+TEST(windows_process, pty_relays_the_consoles_output_and_our_input) {
+  auto p = on_pty(child({"console-echo"})).spawn();
+  std::string seen;
+  ASSERT_TRUE(read_until(p.terminal(), seen, "ready"));
+  type(p.terminal(), "hello\r");  // Enter is \r on a console
+  ASSERT_TRUE(read_until(p.terminal(), seen, "got: hello"));
+  type(p.terminal(), "\x1a\r");  // Ctrl-Z, Enter: end of input
+  ASSERT_TRUE(read_until(p.terminal(), seen, "eof"));
+  const auto s = p.wait_until(pipekit::after(20s));
+  ASSERT_TRUE(s.has_value()) << "the child did not exit";
+  EXPECT_EQ(s->code(), 0);
+  (void)read_to_the_end(p.terminal());
+}
+
+TEST(windows_process, pty_size_is_the_consoles_window) {
+  auto cmd = on_pty(child({"console-size"}));
+  cmd.pty_size({30, 100});
+  auto p = cmd.spawn();
+  std::string seen;
+  EXPECT_TRUE(read_until(p.terminal(), seen, "size 100x30"));
+  const auto s = p.wait_until(pipekit::after(20s));
+  ASSERT_TRUE(s.has_value()) << "the child did not exit";
+  EXPECT_EQ(s->code(), 0);
+}
+
+TEST(windows_process, resize_terminal_resizes_the_console) {
+  auto cmd = on_pty(child({"console-size", "wait"}));
+  cmd.pty_size({30, 100});
+  auto p = cmd.spawn();
+  std::string seen;
+  ASSERT_TRUE(read_until(p.terminal(), seen, "size 100x30"));
+  std::error_code ec;
+  p.resize_terminal({40, 120}, ec);
+  if (running_under_wine()) {
+    // Wine 8's ResizePseudoConsole is a stub (E_NOTIMPL): the failure is
+    // reported, never a silent no-op. The new size cannot be seen here.
+    EXPECT_EQ(ec, pipekit::errc::not_supported) << ec.message();
+    type(p.terminal(), "\r");
+  } else {
+    EXPECT_FALSE(ec) << ec.message();
+    type(p.terminal(), "\r");
+    EXPECT_TRUE(read_until(p.terminal(), seen, "size 120x40"));
+  }
+  const auto s = p.wait_until(pipekit::after(20s));
+  ASSERT_TRUE(s.has_value()) << "the child did not exit";
+  EXPECT_EQ(s->code(), 0);
+  (void)read_to_the_end(p.terminal());
+  // Its console is closed with the child: nothing is left to resize.
+  p.resize_terminal({24, 80}, ec);
+  EXPECT_EQ(ec, pipekit::errc::process_not_running) << ec.message();
+}
+
+TEST(windows_process, pty_streams_get_the_console_and_the_others_their_handles) {
+  auto cmd = child({"std-kinds"});
+  cmd.set_stdin(pipekit::stdio::pty()).set_stdout(pipekit::stdio::pipe()).set_stderr(pipekit::stdio::pty());
+  auto p = cmd.spawn();
+  ASSERT_TRUE(p.terminal().is_open());
+  ASSERT_TRUE(p.out().is_open());
+  std::string seen;
+  ASSERT_TRUE(read_until(p.terminal(), seen, "stderr="));
+  seen += read_to_the_end(p.terminal());
+  EXPECT_NE(seen.find("stdout=pipe"), std::string::npos) << printable(seen);
+  if (running_under_wine()) {
+    // Wine 8 leaves a ConPTY child's NULL standard handles NULL. If this
+    // fails because they are "console", Wine caught up: drop this branch.
+    EXPECT_NE(seen.find("stdin=none"), std::string::npos) << printable(seen);
+    EXPECT_NE(seen.find("stderr=none"), std::string::npos) << printable(seen);
+  } else {
+    EXPECT_NE(seen.find("stdin=console"), std::string::npos) << printable(seen);
+    EXPECT_NE(seen.find("stderr=console"), std::string::npos) << printable(seen);
+  }
+  std::error_code ec;
+  EXPECT_EQ(p.out().read_to_end(pipekit::after(10s), ec), "");
+  EXPECT_FALSE(ec) << ec.message();
+  const auto s = p.wait_until(pipekit::after(20s));
+  ASSERT_TRUE(s.has_value()) << "the child did not exit";
+  EXPECT_EQ(s->code(), 0);
+}
+
+TEST(windows_process, destroying_a_pty_process_ends_the_child_and_returns_at_once) {
+  HANDLE h = nullptr;
+  const auto start = pipekit::clock::now();
+  {
+    auto p = on_pty(child({"sleep", "60000"})).spawn();
+    h = open_for_wait(static_cast<DWORD>(p.pid()));
+    ASSERT_NE(h, nullptr);
+  }
+  EXPECT_LT(pipekit::clock::now() - start, 10s);
+  EXPECT_TRUE(ends_within(h, 5s));
+  ::TerminateProcess(h, 1);  // a no-op when the test passes
+  ::CloseHandle(h);
+}
+
+TEST(windows_process, a_process_without_pty_streams_has_no_terminal) {
+  auto p = child({"exit", "0"}).spawn();
+  EXPECT_FALSE(p.terminal().is_open());
+  std::error_code ec;
+  p.resize_terminal({24, 80}, ec);
+  EXPECT_EQ(ec, pipekit::errc::invalid_argument);
+  p.wait();
 }
 
 // ---- process trees: jobs --------------------------------------------------------

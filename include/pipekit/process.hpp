@@ -64,6 +64,12 @@ class stdio {
   // The child's side of a pseudo-terminal. All streams of a command that ask
   // for a pty share one; the child gets it as its controlling terminal (it
   // leads a new session) and the parent reads and writes process::terminal().
+  // Windows: a pseudo console (ConPTY, Windows 10 1809 and later, else
+  // errc::not_supported). The child is attached to it, its pty streams are
+  // the console's, and process::terminal() carries the console's VT output
+  // and takes its input (Enter is "\r", Ctrl-C "\x03"). The console closes
+  // when the child exits, ending any process still attached to it; reading
+  // the terminal then gives the last output and end of stream.
   static stdio pty() { return stdio{kind::pty}; }
 
   [[nodiscard]] kind type() const noexcept { return kind_; }
@@ -193,7 +199,27 @@ class exit_status {
   [[nodiscard]] bool core_dumped() const noexcept { return core_dumped_; }
   // The status a shell reports: the code, or 128 + the signal number.
   [[nodiscard]] int shell_code() const noexcept { return signal_ != 0 ? 128 + signal_ : code_; }
-  // "exited with code 3", "killed by signal 9 (SIGKILL)", "... (core dumped)".
+  // True when the process died of a fault rather than by exiting or being
+  // ended on request. The rule:
+  // - POSIX: it was ended by SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGSYS
+  //   or SIGTRAP (whoever sent it, as a shell reports it), or by any signal
+  //   that dumped core. SIGKILL, SIGTERM, SIGINT, ... are not crashes.
+  // - Windows: the exit code is a system NTSTATUS error, which is how Windows
+  //   ends a process on an unhandled exception: bits 0xC0000000 set and the
+  //   customer bit 0x20000000 clear, e.g. 0xC0000005 access violation,
+  //   0xC0000094 integer divide by zero, 0xC00000FD stack overflow,
+  //   0xC0000409 stack buffer overrun / fast fail, 0xC0000374 heap
+  //   corruption, and the loader's 0xC0000135 DLL not found; and the two warning-severity exceptions that end a
+  //   process, 0x80000002 misalignment and 0x80000003 breakpoint (SIGBUS's
+  //   and SIGTRAP's twins). Except 0xC000013A (STATUS_CONTROL_C_EXIT):
+  //   Ctrl-C, no crash, as SIGINT is none on POSIX. exit(-1) gives 0xFFFFFFFF,
+  //   customer bit set: no crash. Not recognisable: a program that exits
+  //   with such a code by choice (counted as a crash), and abort() in
+  //   msvcrt programs (mingw), which exits with code 3 (not counted).
+  [[nodiscard]] bool crashed() const noexcept;
+  // "exited with code 3", "killed by signal 9 (SIGKILL)";
+  // crashes: "crashed: signal 11 (SIGSEGV)", "..., core dumped" (POSIX),
+  // "crashed: access violation (0xC0000005)" (Windows).
   [[nodiscard]] std::string to_string() const;
 
   friend bool operator==(const exit_status&, const exit_status&) = default;
@@ -241,7 +267,9 @@ class process {
   [[nodiscard]] handle_stream& out() noexcept { return out_; }
   [[nodiscard]] handle_stream& err() noexcept { return err_; }
   [[nodiscard]] handle_stream& terminal() noexcept { return pty_; }
-  // Sets the window size the child sees on its pseudo-terminal (SIGWINCH).
+  // Sets the window size the child sees on its pseudo-terminal (SIGWINCH;
+  // ResizePseudoConsole on Windows). invalid_argument without a terminal;
+  // Windows: process_not_running once the child's console is closed.
   void resize_terminal(terminal_size size);
   void resize_terminal(terminal_size size, std::error_code& ec) noexcept;
 

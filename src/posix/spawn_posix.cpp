@@ -410,5 +410,24 @@ std::string signal_name(int sig) {
   return {};
 }
 
+bool is_crash_signal(int sig) noexcept {
+  // The signals a program's own fault raises (and abort()), whose default
+  // action dumps core; SIGQUIT dumps core too but is sent by a user.
+  switch (sig) {
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGILL:
+    case SIGFPE:
+    case SIGABRT:
+    case SIGSYS:
+    case SIGTRAP: return true;
+    default: return false;
+  }
+}
+
+// POSIX exit codes are 0-255: none of them is a crash, none has a name.
+bool is_crash_code(int) noexcept { return false; }
+std::string exit_code_name(int) { return {}; }
+
 }  // namespace detail
 }  // namespace pipekit

@@ -53,4 +53,13 @@ void resize_pty(native_handle_type master, terminal_size size, std::error_code& 
 // The name of a signal ("SIGKILL"), or "" if unknown.
 std::string signal_name(int sig);
 
+// The platform's half of exit_status::crashed(): a signal that means the
+// process faulted (POSIX; never on Windows), an exit code that does
+// (Windows NTSTATUS errors; never on POSIX).
+bool is_crash_signal(int sig) noexcept;
+bool is_crash_code(int code) noexcept;
+// What a system status used as an exit code means ("access violation"), or
+// "" when the platform has no name for it (always on POSIX).
+std::string exit_code_name(int code);
+
 }  // namespace pipekit::detail

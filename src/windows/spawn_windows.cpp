@@ -1,6 +1,7 @@
 // Windows spawn: CreateProcessW with a quoted command line, exactly the
 // chosen handles inherited (PROC_THREAD_ATTRIBUTE_HANDLE_LIST), and a job
 // object per child so terminate() and timeouts reach its whole tree.
+// stdio::pty() attaches the child to a pseudo console (windows/conpty.hpp).
 #include <windows.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include "sys/io.hpp"
 #include "sys/spawn.hpp"
 #include "windows/command_line.hpp"
+#include "windows/conpty.hpp"
 #include "windows/win_error.hpp"
 #include "windows/win_pipe.hpp"
 
@@ -20,7 +22,7 @@ namespace pipekit {
 
 struct process_access {
   static process make(int pid, handle proc, handle job, handle_stream in, handle_stream out, handle_stream err,
-                      on_destroy action) {
+                      handle_stream pty, on_destroy action) {
     process p;
     p.pid_ = pid;
     p.pgid_ = job ? pid : 0;
@@ -29,6 +31,7 @@ struct process_access {
     p.in_ = std::move(in);
     p.out_ = std::move(out);
     p.err_ = std::move(err);
+    p.pty_ = std::move(pty);
     p.on_destroy_ = action;
     return p;
   }
@@ -36,6 +39,10 @@ struct process_access {
 
 namespace detail {
 namespace {
+
+// PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE, which mingw-w64 declares only for
+// NTDDI_VERSION >= Windows 10 1809.
+constexpr DWORD_PTR pseudoconsole_attribute = 0x00020016;
 
 // Case-insensitive, as Windows treats environment names.
 struct env_less {
@@ -161,6 +168,16 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   std::array<handle, 3> child_std;
   std::array<handle_stream, 3> parent_side;
   const std::array<const stdio*, 3> setups{&cmd.stdin_setup(), &cmd.stdout_setup(), &cmd.stderr_setup()};
+  const bool wants_pty =
+      std::any_of(setups.begin(), setups.end(), [](const stdio* s) { return s->type() == stdio::kind::pty; });
+  conpty pty;
+  if (wants_pty) {
+    pty = conpty::open(cmd.pty_dimensions(), ec);
+    if (ec) {
+      why = {"pty", ec == errc::not_supported ? "this Windows has no pseudo console (ConPTY)" : ""};
+      return {};
+    }
+  }
   const std::array<DWORD, 3> std_ids{STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE};
   for (std::size_t i = 0; i < 3; ++i) {
     const stdio& s = *setups[i];
@@ -227,10 +244,10 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
         }
         break;
       case stdio::kind::pty:
-        // ConPTY (CreatePseudoConsole) is the way; it is not written yet.
-        ec = make_error_code(errc::not_supported);
-        why = {"pty", "pseudo-terminals are not supported on Windows yet"};
-        return {};
+        // No handle: a NULL standard handle of a process that starts on a
+        // new console is the console's (Windows Terminal relies on it too).
+        // Passing ours would bypass the console.
+        break;
     }
   }
 
@@ -251,11 +268,13 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
     if (std::find(inherit.begin(), inherit.end(), h) == inherit.end()) inherit.push_back(h);
   }
 
+  // The handle list and the pseudo console, each when there is one.
+  const DWORD attr_count = (inherit.empty() ? 0 : 1) + (wants_pty ? 1 : 0);
   SIZE_T attr_size = 0;
-  ::InitializeProcThreadAttributeList(nullptr, 1, 0, &attr_size);
+  ::InitializeProcThreadAttributeList(nullptr, std::max<DWORD>(attr_count, 1), 0, &attr_size);
   std::vector<char> attr_buf(attr_size);
   auto* attrs = reinterpret_cast<LPPROC_THREAD_ATTRIBUTE_LIST>(attr_buf.data());
-  if (!::InitializeProcThreadAttributeList(attrs, 1, 0, &attr_size)) {
+  if (!::InitializeProcThreadAttributeList(attrs, std::max<DWORD>(attr_count, 1), 0, &attr_size)) {
     ec = last_win_error();
     why = {"attributes", ""};
     return {};
@@ -270,6 +289,13 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
     why = {"attributes", ""};
     return {};
   }
+  // The attribute holds the HPCON value itself (lpValue is the handle).
+  if (wants_pty &&
+      !::UpdateProcThreadAttribute(attrs, 0, pseudoconsole_attribute, pty.console(), sizeof(void*), nullptr, nullptr)) {
+    ec = last_win_error();
+    why = {"attributes", ""};
+    return {};
+  }
 
   STARTUPINFOEXW si{};
   si.StartupInfo.cb = sizeof si;
@@ -277,15 +303,17 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   si.StartupInfo.hStdInput = child_std[0].get();
   si.StartupInfo.hStdOutput = child_std[1].get();
   si.StartupInfo.hStdError = child_std[2].get();
-  if (!inherit.empty()) si.lpAttributeList = attrs;
+  if (attr_count > 0) si.lpAttributeList = attrs;
 
   // The job: its own group unless the command stays in ours. Created before
   // the child, which starts suspended until it is inside.
   const bool wants_job = cmd.group_setting() != process_group::inherit || cmd.kills_on_parent_death();
   handle job;
   if (wants_job) {
-    job = handle{::CreateJobObjectW(nullptr, nullptr)};
-    if (!job) {
+    // CreateJobObjectW fails with NULL, which handle does not count as invalid.
+    HANDLE created = ::CreateJobObjectW(nullptr, nullptr);
+    if (created != nullptr) job = handle{created};
+    if (created == nullptr) {
       ec = last_win_error();
       why = {"job", ""};
       return {};
@@ -297,10 +325,14 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
     }
   }
 
+  // With a pseudo console, neither CREATE_NO_WINDOW (a console of its own
+  // instead) nor CREATE_NEW_PROCESS_GROUP (it would ignore the Ctrl-C the
+  // console makes of a \x03 written to the terminal); the job still holds
+  // the tree for terminate().
   PROCESS_INFORMATION pi{};
-  const DWORD flags = CREATE_UNICODE_ENVIRONMENT | EXTENDED_STARTUPINFO_PRESENT | CREATE_NO_WINDOW |
+  const DWORD flags = CREATE_UNICODE_ENVIRONMENT | EXTENDED_STARTUPINFO_PRESENT | (wants_pty ? 0 : CREATE_NO_WINDOW) |
                       (wants_job ? CREATE_SUSPENDED : 0) |
-                      (cmd.group_setting() != process_group::inherit ? CREATE_NEW_PROCESS_GROUP : 0);
+                      (cmd.group_setting() != process_group::inherit && !wants_pty ? CREATE_NEW_PROCESS_GROUP : 0);
   const BOOL ok = ::CreateProcessW(program.empty() ? nullptr : program.c_str(), line.data(), nullptr, nullptr,
                                    inherit.empty() ? FALSE : TRUE, flags, env.data(),
                                    cwd.empty() ? nullptr : cwd.c_str(), &si.StartupInfo, &pi);
@@ -314,19 +346,30 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   }
   handle proc{pi.hProcess};
   handle thread{pi.hThread};
-  if (wants_job) {
-    if (!::AssignProcessToJobObject(job.get(), proc.get())) {
-      ec = last_win_error();
-      ::TerminateProcess(proc.get(), 1);
-      ::WaitForSingleObject(proc.get(), INFINITE);
-      why = {"job", ""};
+  const auto abandon = [&](const char* stage) {
+    ec = last_win_error();
+    ::TerminateProcess(proc.get(), 1);
+    ::WaitForSingleObject(proc.get(), INFINITE);
+    why = {stage, ""};
+  };
+  if (wants_job && !::AssignProcessToJobObject(job.get(), proc.get())) {
+    abandon("job");
+    return {};
+  }
+  handle_stream terminal;
+  if (wants_pty) {
+    std::error_code pty_ec;
+    terminal = handle_stream{pty.start(proc.get(), pty_ec)};
+    if (pty_ec) {
+      abandon("pty");
+      ec = pty_ec;
       return {};
     }
-    ::ResumeThread(thread.get());
   }
+  if (wants_job) ::ResumeThread(thread.get());
   return process_access::make(static_cast<int>(pi.dwProcessId), std::move(proc), std::move(job),
                               std::move(parent_side[0]), std::move(parent_side[1]), std::move(parent_side[2]),
-                              cmd.destroy_action());
+                              std::move(terminal), cmd.destroy_action());
 } catch (const std::bad_alloc&) {
   ec = std::make_error_code(std::errc::not_enough_memory);
   why = {"alloc", ""};
@@ -391,11 +434,72 @@ int continue_signal() noexcept { return 0; }
 
 void reclaim_terminal(native_handle_type) noexcept {}
 
-void resize_pty(native_handle_type, terminal_size, std::error_code& ec) noexcept {
-  ec = make_error_code(errc::not_supported);
+void resize_pty(native_handle_type master, terminal_size size, std::error_code& ec) noexcept {
+  resize_conpty(master, size, ec);
 }
 
 std::string signal_name(int sig) { return sig == 15 ? "terminate" : sig == 9 ? "kill" : std::string(); }
+
+namespace {
+
+constexpr DWORD status_misalignment = 0x80000002;    // STATUS_DATATYPE_MISALIGNMENT
+constexpr DWORD status_breakpoint = 0x80000003;      // STATUS_BREAKPOINT
+constexpr DWORD status_control_c_exit = 0xC000013A;  // STATUS_CONTROL_C_EXIT
+
+// The statuses a process most often ends with when Windows ends it for an
+// unhandled exception or a failed start, named as people say them.
+struct status_name {
+  DWORD code;
+  const char* name;
+};
+constexpr status_name status_names[] = {
+    {status_misalignment, "datatype misalignment"},
+    {status_breakpoint, "breakpoint"},
+    {0xC0000005, "access violation"},
+    {0xC0000006, "in-page error"},
+    {0xC000001D, "illegal instruction"},
+    {0xC0000025, "noncontinuable exception"},
+    {0xC000008C, "array bounds exceeded"},
+    {0xC000008D, "floating-point denormal operand"},
+    {0xC000008E, "floating-point divide by zero"},
+    {0xC000008F, "floating-point inexact result"},
+    {0xC0000090, "floating-point invalid operation"},
+    {0xC0000091, "floating-point overflow"},
+    {0xC0000092, "floating-point stack check"},
+    {0xC0000093, "floating-point underflow"},
+    {0xC0000094, "integer divide by zero"},
+    {0xC0000095, "integer overflow"},
+    {0xC0000096, "privileged instruction"},
+    {0xC00000FD, "stack overflow"},
+    {0xC0000135, "DLL not found"},
+    {0xC0000139, "entry point not found"},
+    {status_control_c_exit, "Ctrl-C"},
+    {0xC0000142, "DLL initialization failed"},
+    {0xC0000374, "heap corruption"},
+    {0xC0000409, "stack buffer overrun / fast fail"},
+    {0xC0000417, "invalid C runtime parameter"},
+    {0xC0000420, "assertion failure"},
+    {0xC0000602, "fail fast"},
+};
+
+}  // namespace
+
+// Windows has no signals: a crash is in the exit code.
+bool is_crash_signal(int) noexcept { return false; }
+
+bool is_crash_code(int code) noexcept {
+  const auto c = static_cast<DWORD>(code);
+  // Severity "error" with the customer bit clear: a status of the system's,
+  // not a small negative exit code such as exit(-1).
+  if ((c & 0xE0000000u) == 0xC0000000u) return c != status_control_c_exit;
+  return c == status_misalignment || c == status_breakpoint;
+}
+
+std::string exit_code_name(int code) {
+  for (const status_name& s : status_names)
+    if (s.code == static_cast<DWORD>(code)) return s.name;
+  return {};
+}
 
 }  // namespace detail
 }  // namespace pipekit

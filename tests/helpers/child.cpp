@@ -4,6 +4,8 @@
 //   echo                 copy stdin to stdout until EOF
 //   exit N               exit with status N
 //   signal N             raise signal N (with its default action)
+//   crash                die of SIGSEGV, as a program that faults does (no
+//                        core file is written)
 //   spew BYTES [FD]      write BYTES bytes of a known pattern to FD (default 1)
 //   sleep MS             sleep MS milliseconds, then exit 0
 //   print-env [NAME]     print the environment (or one variable) to stdout
@@ -23,6 +25,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -135,6 +138,15 @@ int main(int argc, char** argv) {
     const int sig = static_cast<int>(num(2));
     ::signal(sig, SIG_DFL);
     ::raise(sig);
+    return 100;
+  }
+  if (mode == "crash") {
+    // raise() rather than a real fault: a sanitizer's handler would turn a
+    // stray store into a report and an exit code.
+    const rlimit no_core{0, 0};
+    ::setrlimit(RLIMIT_CORE, &no_core);
+    ::signal(SIGSEGV, SIG_DFL);
+    ::raise(SIGSEGV);
     return 100;
   }
   if (mode == "spew") return spew(static_cast<std::size_t>(num(2)), static_cast<int>(num(3, 1)));

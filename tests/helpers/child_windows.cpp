@@ -24,8 +24,21 @@
 //   spawn-grandchild     start a grandchild (this program, "sleep 60000")
 //                        that inherits the standard handles, print its pid
 //                        and '\n', then sleep 60 s
-//   crash                write through a null pointer: the process ends with
-//                        STATUS_ACCESS_VIOLATION (0xC0000005)
+//   crash [divide]       write through a null pointer: the process ends with
+//                        STATUS_ACCESS_VIOLATION (0xC0000005); "divide":
+//                        divide an integer by zero, STATUS_INTEGER_DIVIDE_BY_ZERO
+//                        (0xC0000094)
+//
+// Console modes, for stdio::pty(). They open the console by name (CONIN$,
+// CONOUT$) instead of using the standard handles: under Wine 8 a ConPTY
+// child's standard handles stay NULL, while Windows makes them the console's.
+//   console-echo [N]     print "ready", then "got: LINE" for each line read
+//                        from the console, and "eof" at end of input (a line
+//                        that starts with Ctrl-Z); exit N (default 0)
+//   console-size [wait]  print "size COLSxROWS" of the console window; with
+//                        "wait", read one line and print it again
+//   std-kinds            print "stdin=K stdout=K stderr=K" to the console,
+//                        K one of console, pipe, file, char, none, other
 //
 // Exit 64 for a usage error, as child.cpp does. Build (mingw-w64):
 //   x86_64-w64-mingw32-g++-posix -std=c++20 -O1 -static -municode child_windows.cpp -o pipekit_child.exe
@@ -231,6 +244,79 @@ int spawn_grandchild() {
   return 0;
 }
 
+HANDLE open_console(const wchar_t* name) {
+  return ::CreateFileW(name, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, nullptr, OPEN_EXISTING,
+                       0, nullptr);
+}
+
+// Line input from the console: "text\r\n" per line, 0 bytes (or a leading
+// Ctrl-Z, as Wine hands it over) at end of input.
+int console_echo(int code) {
+  const HANDLE in = open_console(L"CONIN$");
+  const HANDLE out = open_console(L"CONOUT$");
+  if (in == INVALID_HANDLE_VALUE || out == INVALID_HANDLE_VALUE) return 2;
+  if (!write_all(out, "ready\r\n")) return 3;
+  std::vector<char> buf(4096);
+  for (;;) {
+    DWORD got = 0;
+    if (!::ReadFile(in, buf.data(), static_cast<DWORD>(buf.size()), &got, nullptr)) return 3;
+    std::string line(buf.data(), got);
+    if (line.empty() || line.front() == '\x1a') break;
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    if (!write_all(out, "got: " + line + "\r\n")) return 3;
+  }
+  return write_all(out, "eof\r\n") ? code : 3;
+}
+
+int console_size(bool wait) {
+  const HANDLE out = open_console(L"CONOUT$");
+  if (out == INVALID_HANDLE_VALUE) return 2;
+  const auto print = [&] {
+    CONSOLE_SCREEN_BUFFER_INFO info{};
+    if (!::GetConsoleScreenBufferInfo(out, &info)) return false;
+    const int cols = info.srWindow.Right - info.srWindow.Left + 1;
+    const int rows = info.srWindow.Bottom - info.srWindow.Top + 1;
+    return write_all(out, "size " + std::to_string(cols) + "x" + std::to_string(rows) + "\r\n");
+  };
+  if (!print()) return 3;
+  if (!wait) return 0;
+  const HANDLE in = open_console(L"CONIN$");
+  char buf[256];
+  DWORD got = 0;
+  if (in == INVALID_HANDLE_VALUE || !::ReadFile(in, buf, sizeof buf, &got, nullptr)) return 3;
+  return print() ? 0 : 3;
+}
+
+std::string handle_kind(HANDLE h) {
+  if (h == nullptr || h == INVALID_HANDLE_VALUE) return "none";
+  DWORD mode = 0;
+  if (::GetConsoleMode(h, &mode)) return "console";
+  switch (::GetFileType(h)) {
+    case FILE_TYPE_PIPE: return "pipe";
+    case FILE_TYPE_DISK: return "file";
+    case FILE_TYPE_CHAR: return "char";
+    default: return "other";
+  }
+}
+
+int std_kinds() {
+  const HANDLE out = open_console(L"CONOUT$");
+  if (out == INVALID_HANDLE_VALUE) return 2;
+  const std::string line = "stdin=" + handle_kind(std_handle(0)) + " stdout=" + handle_kind(std_handle(1)) +
+                           " stderr=" + handle_kind(std_handle(2)) + "\r\n";
+  return write_all(out, line) ? 0 : 3;
+}
+
+[[noreturn]] void crash_divide() {
+  ::SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX);
+  // Volatile, so the division happens at run time (x86-64 raises #DE); not
+  // 1 / x, which compilers turn into a comparison.
+  static volatile int numerator = 7;
+  static volatile int zero = 0;
+  const int result = numerator / zero;
+  ::ExitProcess(static_cast<UINT>(100 + result));  // not reached
+}
+
 [[noreturn]] void crash() {
   // No "this program has stopped working" box on a desktop: just die.
   ::SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX);
@@ -293,7 +379,13 @@ int wmain(int argc, wchar_t** argv) {
     return write_all(std_handle(1), "eof\n") ? 0 : 1;
   }
   if (mode == L"spawn-grandchild") return spawn_grandchild();
-  if (mode == L"crash") crash();
+  if (mode == L"crash") {
+    if (argc > 2 && std::wstring_view(argv[2]) == L"divide") crash_divide();
+    crash();
+  }
+  if (mode == L"console-echo") return console_echo(static_cast<int>(number(argc, argv, 2)));
+  if (mode == L"console-size") return console_size(argc > 2 && std::wstring_view(argv[2]) == L"wait");
+  if (mode == L"std-kinds") return std_kinds();
   write_all(std_handle(2), "pipekit_child: unknown mode '" + to_utf8(mode) + "'\n");
   return 64;
 }
