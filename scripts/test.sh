@@ -33,4 +33,12 @@ cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-ctest --preset "$preset" -j2 "$@"
+retry=()
+if [[ $preset == windows ]]; then
+  # Wine itself sometimes fails to start a process (about 1 in 400 spawns
+  # here: "failed to map the shared user data", CreateProcess then reports
+  # an internal error). A test that fails is run once more; a real failure
+  # fails twice. ctest lists every failed attempt in its output.
+  retry=(--repeat until-pass:2)
+fi
+ctest --preset "$preset" -j2 "${retry[@]}" "$@"
