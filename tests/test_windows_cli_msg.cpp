@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <thread>
 
@@ -126,6 +127,22 @@ TEST(windows_cli_msg, no_server_or_no_client_within_the_timeout_exits_124) {
   auto recv = pipekit_cli({"msg", "recv", "pipe-listen:" + name, "--timeout", "0.3"}).spawn();
   const finished r = finish(recv, "");
   EXPECT_EQ(r.status.code(), 124) << r.err;
+}
+
+TEST(windows_cli_msg, recv_on_an_inherited_handle) {
+  auto [r, w] = pipekit::channel_pair(false);
+  const pipekit::native_handle_type h = r.native_handle();
+  pipekit::command c = pipekit_cli({"msg", "recv", "handle:" + std::to_string(reinterpret_cast<std::uintptr_t>(h))});
+  c.pass_handle(h, 3);
+  auto recv = c.spawn();
+  r.close();  // the child holds its copy
+  w.send("first");
+  w.send("");
+  w.send("last");
+  w.close();
+  const finished got = finish(recv, "");
+  EXPECT_EQ(got.status.code(), 0) << got.err;
+  EXPECT_EQ(got.out, "first\n\nlast\n");
 }
 
 TEST(windows_cli_msg, unknown_endpoints_are_usage_errors) {
