@@ -13,11 +13,13 @@
 #include <cstring>
 #include <mutex>
 #include <new>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
 #include "pipekit/error.hpp"
 #include "pipekit/pipe.hpp"
+#include "pipekit/process.hpp"
 #include "sys/channel_io.hpp"
 #include "sys/io.hpp"
 
@@ -1024,6 +1026,14 @@ std::size_t channel::buffered_incoming() const noexcept { return core_ ? core_->
 const channel_options& channel::options() const noexcept {
   static const channel_options defaults{};
   return core_ ? core_->options() : defaults;
+}
+
+command& pass_channel(command& cmd, const channel& end, int child_fd, const char* variable) {
+  const native_handle_type h = end.native_handle();
+  if (h == invalid_native_handle)
+    throw std::invalid_argument("pass_channel: the channel has no single handle (closed, or two one-way handles)");
+  if (variable == nullptr || *variable == '\0') throw std::invalid_argument("pass_channel: no variable name");
+  return cmd.pass_handle(h, child_fd).env(variable, detail::passed_handle_text(h, child_fd));
 }
 
 channel_ends channel_pair(bool duplex, const channel_options& options) {

@@ -750,6 +750,26 @@ TEST(channel, child_finds_its_end_through_the_environment) {
   EXPECT_TRUE(p.wait().success());
 }
 
+TEST(channel, pass_channel_hands_the_end_and_its_number_to_a_child) {
+  auto [mine, theirs] = pipekit::channel_pair();
+  pipekit::command cmd{self_path()};
+  pipekit::pass_channel(cmd, theirs, 5).env(child_mode_variable, "echo").kill_on_parent_death();
+  auto p = cmd.spawn();
+  theirs.close();
+  mine.send("via pass_channel");
+  EXPECT_EQ(recv_or_fail(mine), "via pass_channel");
+  mine.close_send();
+  std::string m;
+  EXPECT_FALSE(mine.recv(m, pipekit::after(test_time)));
+  EXPECT_TRUE(p.wait().success());
+
+  // A channel of two one-way handles has no single handle to pass.
+  auto p1 = pipekit::make_pipe();
+  auto p2 = pipekit::make_pipe();
+  channel two(std::move(p1.read_end), std::move(p2.write_end));
+  EXPECT_THROW(pipekit::pass_channel(cmd, two), std::invalid_argument);
+}
+
 TEST(channel, python_child_finds_its_end_through_the_environment) {
   auto [mine, theirs] = pipekit::channel_pair();
   auto p = python_peer({"echo", "--env", pipekit::channel_fd_variable})

@@ -307,6 +307,20 @@ TEST(windows_channel, child_finds_its_end_through_the_environment) {
   EXPECT_TRUE(st->success()) << st->to_string();
 }
 
+TEST(windows_channel, pass_channel_hands_the_end_and_its_value_to_a_child) {
+  auto [mine, theirs] = pipekit::channel_pair();
+  pipekit::command cmd{self_path()};
+  pipekit::pass_channel(cmd, theirs).env(child_mode_variable, "echo").kill_on_parent_death();
+  auto p = cmd.spawn();
+  theirs.close();
+  mine.send("via pass_channel");
+  EXPECT_EQ(recv_or_fail(mine), "via pass_channel");
+  mine.close();
+  auto st = p.wait_until(pipekit::after(test_time));
+  ASSERT_TRUE(st.has_value());
+  EXPECT_TRUE(st->success()) << st->to_string();
+}
+
 TEST(windows_channel, from_environment_checks_its_input_and_from_inherited_fd_sees_one_way_ends) {
   std::error_code ec;
   _putenv_s("PIPEKIT_TEST_BAD_HANDLE", "not-a-number");

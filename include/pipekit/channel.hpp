@@ -59,13 +59,11 @@
 // reading ours. (On Windows a send starts an overlapped write and waits for
 // its completion or a zero-byte read on the reader, whichever comes first,
 // to the same effect; a handle opened for synchronous I/O there, such as an
-// inherited standard handle, is written with plain blocking writes.) recv() then returns the buffered messages first. So two
-// pipekit peers that each send up to max_buffered_incoming bytes before
-// reading always finish; past that bound send() only waits for writability
-// (the peer must read). A Python peer that sends first and reads after also
-// finishes, as long as what it sends fits the bound. This needs streams over
-// OS handles (handle_stream); a channel over another kind of stream writes
-// with its blocking write_all() and does not read while it sends.
+// inherited standard handle, is written with plain blocking writes.) recv() then returns the buffered messages first.
+// So two pipekit peers that each send up to max_buffered_incoming bytes before reading always finish; past that bound
+// send() only waits for writability (the peer must read). A Python peer that sends first and reads after also finishes,
+// as long as what it sends fits the bound. This needs streams over OS handles (handle_stream); a channel over another
+// kind of stream writes with its blocking write_all() and does not read while it sends.
 //
 // Non-blocking use with a poller: register read_handle() for readable and,
 // when it is reported, call recv(out, pipekit::clock::now(), ec) until it
@@ -88,7 +86,7 @@
 //
 //   auto [mine, theirs] = pipekit::channel_pair();
 //   pipekit::command cmd{"worker"};
-//   cmd.pass_handle(theirs.native_handle(), 3).env(pipekit::channel_fd_variable, "3");
+//   pipekit::pass_channel(cmd, theirs);              // descriptor 3 + PIPEKIT_CHANNEL_FD=3
 //   pipekit::process p = cmd.spawn();
 //   theirs.close();                                  // the child holds its copy
 //   mine.send("job 1");
@@ -142,6 +140,8 @@ inline constexpr std::size_t default_max_message_size = std::size_t{64} << 20;
 
 // The environment variable from_environment() reads by default.
 inline constexpr const char* channel_fd_variable = "PIPEKIT_CHANNEL_FD";
+
+class command;
 
 struct channel_options {
   // A peer announcing a larger message gets errc::message_too_large.
@@ -277,6 +277,14 @@ class channel {
  private:
   std::unique_ptr<detail::channel_core> core_;
 };
+
+// Hands the one handle of `end` (see channel::native_handle()) to the child
+// `cmd` will start, and tells the child where it is: the handle becomes
+// descriptor `child_fd` on POSIX (Windows keeps the handle's value), and
+// `variable` is set to that number, which is what from_environment() (or
+// Python's Connection(int(os.environ[...]))) reads. Close your copy of `end`
+// after spawn(). std::invalid_argument when `end` has no single handle.
+command& pass_channel(command& cmd, const channel& end, int child_fd = 3, const char* variable = channel_fd_variable);
 
 // The two ends of a new channel, like Python's multiprocessing.Pipe(duplex).
 struct channel_ends {

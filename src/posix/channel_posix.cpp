@@ -176,6 +176,8 @@ bool can_half_close(handle_kind kind) noexcept { return kind == handle_kind::soc
 
 std::string handle_to_text(native_handle_type h) { return std::to_string(h); }
 
+std::string passed_handle_text(native_handle_type, int child_fd) { return std::to_string(child_fd); }
+
 bool handle_from_text(std::string_view text, native_handle_type& h) noexcept {
   int fd = -1;
   const char* end = text.data() + text.size();

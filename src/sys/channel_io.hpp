@@ -67,6 +67,9 @@ handle_access adopt_inherited_handle(native_handle_type h, std::error_code& ec) 
 
 // A handle's number as a child finds it in its environment, and back.
 std::string handle_to_text(native_handle_type h);
+// What a child that got `h` through command::pass_handle(h, child_fd) finds
+// it as: `child_fd` on POSIX, the same handle value on Windows.
+std::string passed_handle_text(native_handle_type h, int child_fd);
 bool handle_from_text(std::string_view text, native_handle_type& h) noexcept;
 
 }  // namespace pipekit::detail

@@ -217,6 +217,9 @@ std::string handle_to_text(native_handle_type h) {
   return std::to_string(static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(h)));
 }
 
+// command::pass_handle() keeps the handle's value in the child on Windows.
+std::string passed_handle_text(native_handle_type h, int) { return handle_to_text(h); }
+
 bool handle_from_text(std::string_view text, native_handle_type& h) noexcept {
   std::uint64_t value = 0;
   const char* end = text.data() + text.size();
