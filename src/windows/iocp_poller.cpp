@@ -4,7 +4,9 @@
 // Windows has completions, not readiness, so readiness is made from them:
 // - an overlapped byte-mode pipe is bound to the port and gets a pending
 //   zero-byte read, which completes when data or the end of the stream
-//   arrives and takes nothing away (the trick libuv uses);
+//   arrives and takes nothing away (the trick libuv uses); a pipe bound to a
+//   port already (another poller's, or ours by an earlier add()) is asked
+//   with PeekNamedPipe like the next kind;
 // - waitable objects (process and thread handles, events) get a thread-pool
 //   wait whose callback posts a packet to the port;
 // - synchronous pipe handles and message-mode pipes are asked with
@@ -189,14 +191,11 @@ class iocp_poller final : public poller_impl {
     const DWORD type = ::GetFileType(h);
     if (type == FILE_TYPE_PIPE) {
       if (!is_overlapped_handle(h) || is_message_pipe(h)) return method::peek;
-      if (::CreateIoCompletionPort(h, port_, key_io, 0) != nullptr) {
-        bound_[h] = true;
-        return method::zero_read;
-      }
-      // Already bound: to this port by an earlier add() of the same handle
-      // (a binding cannot be undone), or to someone else's port, in which
-      // case asking PeekNamedPipe still works.
-      return bound_.count(h) != 0 ? method::zero_read : method::peek;
+      if (::CreateIoCompletionPort(h, port_, key_io, 0) != nullptr) return method::zero_read;
+      // Already bound to a port (a binding cannot be undone): someone else's,
+      // or ours from an earlier add() of this handle value, which may by now
+      // name another pipe. Asking PeekNamedPipe is right in every case.
+      return method::peek;
     }
     if (type == FILE_TYPE_DISK || type == FILE_TYPE_CHAR) return method::always;
     // Anything else must be a waitable object (process, thread, event...).
@@ -348,7 +347,6 @@ class iocp_poller final : public poller_impl {
   std::unordered_map<std::uint64_t, entry*> by_id_;
   std::unordered_map<const OVERLAPPED*, entry*> pending_;
   std::unordered_map<const OVERLAPPED*, std::unique_ptr<entry>> retired_;
-  std::unordered_map<HANDLE, bool> bound_;
 };
 
 }  // namespace
