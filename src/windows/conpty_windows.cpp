@@ -99,30 +99,9 @@ constexpr DWORD console_buffer = 64 * 1024;
 // The terminal pipe: one named pipe instance, both ends overlapped, so the
 // parent reads and writes its end from two threads at once and the relay
 // does the same with the other.
-bool make_terminal_pipe(handle& parent_end, handle& relay_end, std::error_code& ec) noexcept try {
-  static std::atomic<unsigned long> serial{0};
-  const std::wstring name = L"\\\\.\\pipe\\pipekit-pty-" + std::to_wstring(::GetCurrentProcessId()) + L"-" +
-                            std::to_wstring(serial.fetch_add(1)) + L"-" + std::to_wstring(::GetTickCount64());
-  handle server{::CreateNamedPipeW(name.c_str(),
-                                   PIPE_ACCESS_DUPLEX | FILE_FLAG_FIRST_PIPE_INSTANCE | FILE_FLAG_OVERLAPPED,
-                                   PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS, 1,
-                                   terminal_buffer, terminal_buffer, 0, nullptr)};
-  if (!server) {
-    ec = last_win_error();
-    return false;
-  }
-  const HANDLE client = ::CreateFileW(name.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING,
-                                      FILE_FLAG_OVERLAPPED, nullptr);
-  if (client == INVALID_HANDLE_VALUE) {
-    ec = last_win_error();
-    return false;
-  }
-  parent_end = std::move(server);
-  relay_end = handle{client};
-  return true;
-} catch (const std::bad_alloc&) {
-  ec = std::make_error_code(std::errc::not_enough_memory);
-  return false;
+bool make_terminal_pipe(handle& parent_end, handle& relay_end, std::error_code& ec) noexcept {
+  make_win_duplex_pipe(terminal_buffer, parent_end, relay_end, ec);
+  return !ec;
 }
 
 }  // namespace
