@@ -57,10 +57,6 @@ constexpr auto receiver_busy_recheck = std::chrono::milliseconds(10);
 // is not an OS handle, so that the frame still goes out in one write.
 constexpr std::size_t generic_concat_limit = 16 * kib;
 
-bool would_block(const std::error_code& ec) {
-  return ec == std::errc::operation_would_block || ec == std::errc::resource_unavailable_try_again;
-}
-
 // Payloads up to this size are copied next to their header (see send_native).
 constexpr std::size_t copy_limit = 2 * kib;
 // The send scratch buffer kept between sends; a larger one is given back.
@@ -218,22 +214,32 @@ class channel_core {
         return;
       }
     }
+    std::byte header[max_header];
+    std::span<const std::byte> pieces[2] = {{header, encode_header(m.size(), header)}, m};
+    const bool was_empty = queued() == 0;
+    if (was_empty) {
+      // Nothing waits before it: the writer takes what it can straight from
+      // the caller's buffer, and only the rest is copied into the queue.
+      std::error_code wec;
+      (void)write_now(pieces, clock::now(), wec);
+      if (wec && wec != errc::timed_out) {
+        ec = wec;
+        return;
+      }
+    }
     try {
       if (out_head_ > 0 && out_head_ >= out_.size() / 2) {
         out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_head_));
         out_head_ = 0;
       }
-      std::byte header[max_header];
-      const std::size_t hn = encode_header(m.size(), header);
-      out_.insert(out_.end(), header, header + hn);
-      out_.insert(out_.end(), m.begin(), m.end());
+      for (const auto& piece : pieces) out_.insert(out_.end(), piece.begin(), piece.end());
     } catch (const std::bad_alloc&) {
       ec = std::make_error_code(std::errc::not_enough_memory);
       return;
     }
     out_pending_.store(queued(), std::memory_order_relaxed);
     std::error_code wec;
-    if (!flush_locked(clock::now(), wec) && wec != errc::timed_out) ec = wec;
+    if (!was_empty && !flush_locked(clock::now(), wec) && wec != errc::timed_out) ec = wec;
   }
 
   bool flush(deadline until, std::error_code& ec) noexcept {
@@ -310,35 +316,46 @@ class channel_core {
   // error (false).
   bool flush_locked(deadline until, std::error_code& ec) noexcept {
     while (queued() > 0) {
-      std::span<const std::byte> data(out_.data() + out_head_, queued());
-      std::size_t n = 0;
-      if (wfd_ != invalid_native_handle) {
-        if (!prepare_native_writer(ec)) return false;
-        std::span<const std::byte> one[1] = {data};
-        waiter w(*this);
-        n = write_pieces(wfd_, wkind_, one, until, w, ec);
-      } else {
-        n = writer_->write_some(data, until, ec);
-      }
-      out_head_ += n;
+      std::span<const std::byte> data[1] = {{out_.data() + out_head_, queued()}};
+      out_head_ += write_now(data, until, ec);
       if (queued() == 0) {
         out_.clear();
         out_head_ = 0;
         if (out_.capacity() > scratch_keep) out_.shrink_to_fit();
       }
       out_pending_.store(queued(), std::memory_order_relaxed);
-      if (ec) {
-        // A frame may be cut: nothing else can follow it in order.
-        if (ec != errc::timed_out && !would_block(ec)) send_broken_ = true;
-        if (would_block(ec)) ec = make_error_code(errc::timed_out);
-        if (fatal_.load(std::memory_order_acquire) != 0) {
-          finish_fatal_close();
-          ec = make_error_code(static_cast<errc>(fatal_.load()));
-        }
-        return false;
-      }
+      if (ec) return false;
     }
     return true;
+  }
+
+  // Writes `pieces` (advanced in place) until they are out, `until` passes
+  // (timed_out) or an error; returns the bytes written.
+  std::size_t write_now(std::span<std::span<const std::byte>> pieces, deadline until, std::error_code& ec) noexcept {
+    std::size_t n = 0;
+    if (wfd_ != invalid_native_handle) {
+      if (!prepare_native_writer(ec)) return 0;
+      waiter w(*this);
+      n = write_pieces(wfd_, wkind_, pieces, until, w, ec);
+    } else {
+      for (auto& piece : pieces) {
+        while (!piece.empty() && !ec) {
+          const std::size_t k = writer_->write_some(piece, until, ec);
+          n += k;
+          piece = piece.subspan(k);
+        }
+      }
+    }
+    if (ec) {
+      // A frame may be cut: nothing else can follow it in order.
+      if (ec != errc::timed_out && !would_block(ec)) send_broken_ = true;
+      if (would_block(ec)) ec = make_error_code(errc::timed_out);
+      if (fatal_.load(std::memory_order_acquire) != 0) {
+        finish_fatal_close();
+        ec = make_error_code(static_cast<errc>(fatal_.load()));
+      }
+    }
+    return n;
   }
 
   bool prepare_native_writer(std::error_code& ec) noexcept {

@@ -6,14 +6,9 @@
 #include "pipekit/error.hpp"
 #include "pipekit/poller.hpp"
 #include "sys/communicate.hpp"
+#include "sys/io.hpp"
 
 namespace pipekit::detail {
-
-namespace {
-bool would_block(const std::error_code& ec) {
-  return ec == std::errc::operation_would_block || ec == std::errc::resource_unavailable_try_again;
-}
-}  // namespace
 
 void communicate_streams(handle_stream& in_, handle_stream& out_, handle_stream& err_,
                          const communicate_options& options, communicate_result& result, std::error_code& ec) {

@@ -21,12 +21,6 @@ int timeout_ms(deadline until) noexcept {
 }
 }  // namespace detail
 
-namespace {
-bool would_block(const std::error_code& ec) {
-  return ec == std::errc::operation_would_block || ec == std::errc::resource_unavailable_try_again;
-}
-}  // namespace
-
 std::size_t stream::read_some(std::span<std::byte> buf) {
   std::error_code ec;
   const std::size_t n = read_some(buf, ec);
@@ -56,7 +50,7 @@ std::size_t stream::do_read_some_until(std::span<std::byte> buf, deadline until,
     }
     wait_first = false;
     const std::size_t n = do_read_some(buf, ec);
-    if (!would_block(ec)) return n;
+    if (!detail::would_block(ec)) return n;
     ec.clear();
     if (!do_wait(readiness::read, until, ec)) {
       if (!ec) ec = make_error_code(errc::timed_out);
@@ -86,7 +80,7 @@ std::size_t stream::write_some(std::span<const std::byte> data, deadline until, 
   for (;;) {
     ec.clear();
     const std::size_t n = do_write_some(data, ec);
-    if (!would_block(ec)) return n;
+    if (!detail::would_block(ec)) return n;
     ec.clear();
     if (!do_wait(readiness::write, until, ec)) return 0;
   }
@@ -103,7 +97,7 @@ std::size_t stream::do_write_some_until(std::span<const std::byte> data, deadlin
     }
     const std::size_t limit = nonblocking_write_limit();
     const std::size_t n = do_write_some(data.first(std::min(data.size(), limit)), ec);
-    if (!would_block(ec)) return n;
+    if (!detail::would_block(ec)) return n;
   }
 }
 

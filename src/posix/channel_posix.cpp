@@ -118,10 +118,6 @@ bool wait_read_or_write(native_handle_type r, native_handle_type w, deadline unt
   }
 }
 
-bool would_block(const std::error_code& ec) {
-  return ec == std::errc::operation_would_block || ec == std::errc::resource_unavailable_try_again;
-}
-
 // Waits until `w` is writable; meanwhile lets the waiter take in what the
 // peer sends (so the peer's own send can finish and it starts reading ours).
 bool wait_writable(native_handle_type w, deadline until, send_waiter& waiter, std::error_code& ec) noexcept {

@@ -13,6 +13,11 @@
 
 namespace pipekit::detail {
 
+// A non-blocking operation that found nothing to do (EAGAIN/EWOULDBLOCK).
+inline bool would_block(const std::error_code& ec) noexcept {
+  return ec == std::errc::operation_would_block || ec == std::errc::resource_unavailable_try_again;
+}
+
 // What a handle is, decided once per stream: it selects the I/O path.
 enum class handle_kind : std::uint8_t {
   other,   // file, tty, console, device

@@ -21,25 +21,6 @@
 namespace pipekit::detail {
 namespace {
 
-DWORD clamp_dword(std::size_t n) { return static_cast<DWORD>(std::min<std::size_t>(n, 0x7fffffff)); }
-
-// Events of this thread for the two operations a waiting send has in
-// flight: its write and the zero-byte read on the peer's handle. Neither may
-// be thread_io_event(): drain() reads through run_overlapped(), which resets
-// and waits on that one while the write is still pending.
-HANDLE make_thread_event(int which) noexcept {
-  thread_local struct holder {
-    HANDLE h[2] = {::CreateEventW(nullptr, TRUE, FALSE, nullptr), ::CreateEventW(nullptr, TRUE, FALSE, nullptr)};
-    ~holder() {
-      for (HANDLE e : h)
-        if (e != nullptr) ::CloseHandle(e);
-    }
-  } events;
-  return events.h[which];
-}
-HANDLE thread_write_event() noexcept { return make_thread_event(0); }
-HANDLE thread_read_event() noexcept { return make_thread_event(1); }
-
 // A zero-byte read on the channel's reading handle while a write waits.
 class peer_watch {
  public:
@@ -89,7 +70,9 @@ class peer_watch {
 // the bytes written; `stop_ec` set when the waiter ended it.
 std::size_t write_one(HANDLE w, std::span<const std::byte> data, deadline until, send_waiter& waiter, peer_watch& watch,
                       std::error_code& ec) noexcept {
-  const HANDLE write_event = thread_write_event();
+  // Not run_overlapped()'s event: drain() reads through it while this
+  // write is still pending.
+  const HANDLE write_event = thread_io_event(io_event_slot::send_write);
   if (write_event == nullptr || watch.event() == nullptr) {
     ec = last_win_error();
     return 0;
@@ -164,7 +147,7 @@ std::size_t write_pieces(native_handle_type w, handle_kind kind, std::span<std::
     }
     return total;
   }
-  peer_watch watch(thread_read_event());
+  peer_watch watch(thread_io_event(io_event_slot::send_watch));
   for (auto& piece : pieces) {
     while (!piece.empty()) {
       const std::size_t n = write_one(w, piece, until, waiter, watch, ec);

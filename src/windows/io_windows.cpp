@@ -16,8 +16,6 @@
 namespace pipekit::detail {
 namespace {
 
-DWORD clamp_dword(std::size_t n) { return static_cast<DWORD>(std::min<std::size_t>(n, 0x7fffffff)); }
-
 bool is_pipe(handle_kind kind) { return kind == handle_kind::pipe || kind == handle_kind::overlapped_pipe; }
 
 // A read's Windows error as pipekit reports it: the writer gone is the end

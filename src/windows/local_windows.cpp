@@ -131,7 +131,7 @@ std::size_t local_read(native_handle_type h, local_mode, std::span<std::byte> bu
   // Not read_handle(): it loses the count of an ERROR_MORE_DATA that
   // completes at once. Here ERROR_MORE_DATA gives the first part of the
   // message and the rest stays readable.
-  const DWORD room = static_cast<DWORD>(std::min<std::size_t>(buf.size(), 0x7fffffff));
+  const DWORD room = clamp_dword(buf.size());
   const overlapped_result r = run_overlapped(
       h, [&](OVERLAPPED* ov) { return ::ReadFile(h, buf.data(), room, nullptr, ov); }, no_deadline);
   const DWORD n = r.bytes;
@@ -158,7 +158,7 @@ std::optional<std::string> local_receive_message(native_handle_type h, deadline 
   std::size_t used = 0;
   for (;;) {
     if (out.size() - used < 4096) out.resize(std::max<std::size_t>(65536, out.size() * 2));
-    const DWORD room = static_cast<DWORD>(std::min<std::size_t>(out.size() - used, 0x7fffffff));
+    const DWORD room = clamp_dword(out.size() - used);
     // Once part of a message arrived the rest is already written: no deadline.
     const overlapped_result r = run_overlapped(
         h, [&](OVERLAPPED* ov) { return ::ReadFile(h, out.data() + used, room, nullptr, ov); },

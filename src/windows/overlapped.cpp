@@ -8,14 +8,18 @@
 
 namespace pipekit::detail {
 
-HANDLE thread_io_event() noexcept {
+HANDLE thread_io_event(io_event_slot slot) noexcept {
+  // Made on first use of each slot; closed when the thread ends.
   thread_local struct holder {
-    HANDLE h = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
+    HANDLE h[3] = {};
     ~holder() {
-      if (h != nullptr) ::CloseHandle(h);
+      for (HANDLE e : h)
+        if (e != nullptr) ::CloseHandle(e);
     }
-  } event;
-  return event.h;
+  } events;
+  HANDLE& e = events.h[static_cast<int>(slot)];
+  if (e == nullptr) e = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
+  return e;
 }
 
 DWORD wait_ms(deadline until) noexcept {

@@ -4,13 +4,21 @@
 
 #include <windows.h>
 
+#include <cstddef>
+
 #include "pipekit/deadline.hpp"
 
 namespace pipekit::detail {
 
-// A manual-reset event owned by the calling thread, for one operation at a
-// time.
-HANDLE thread_io_event() noexcept;
+// Manual-reset events owned by the calling thread, one per operation it may
+// have in flight at once. Slot 0 is run_overlapped()'s; a caller that keeps
+// an operation pending while it calls code that uses run_overlapped() (a
+// channel's send drains the peer meanwhile) takes the other slots.
+enum class io_event_slot { run, send_write, send_watch };
+HANDLE thread_io_event(io_event_slot slot = io_event_slot::run) noexcept;
+
+// ReadFile/WriteFile take a DWORD size; pipes move at most this per call.
+inline DWORD clamp_dword(std::size_t n) noexcept { return static_cast<DWORD>(n < 0x7fffffff ? n : 0x7fffffff); }
 
 // The value for OVERLAPPED.hEvent: `event` with its low bit set. The
 // operation still signals the event, but queues no packet to a completion

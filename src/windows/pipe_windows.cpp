@@ -6,6 +6,7 @@
 #include "pipekit/error.hpp"
 #include "pipekit/pipe.hpp"
 #include "sys/pipe_capacity.hpp"
+#include "windows/overlapped.hpp"
 #include "windows/win_error.hpp"
 #include "windows/win_pipe.hpp"
 
@@ -26,7 +27,7 @@ std::wstring unique_pipe_name() {
 win_pipe_ends make_win_pipe(std::size_t capacity, bool read_overlapped, bool write_overlapped,
                             std::error_code& ec) noexcept try {
   const std::wstring name = unique_pipe_name();
-  const DWORD size = static_cast<DWORD>(capacity > 0x7fffffff ? 0x7fffffff : capacity);
+  const DWORD size = clamp_dword(capacity);
   // The server end reads; one instance, byte mode, local clients only.
   handle server{::CreateNamedPipeW(
       name.c_str(), PIPE_ACCESS_INBOUND | FILE_FLAG_FIRST_PIPE_INSTANCE | (read_overlapped ? FILE_FLAG_OVERLAPPED : 0),
@@ -50,7 +51,7 @@ win_pipe_ends make_win_pipe(std::size_t capacity, bool read_overlapped, bool wri
 
 void make_win_duplex_pipe(std::size_t capacity, handle& a, handle& b, std::error_code& ec) noexcept try {
   const std::wstring name = unique_pipe_name();
-  const DWORD size = static_cast<DWORD>(capacity > 0x7fffffff ? 0x7fffffff : capacity);
+  const DWORD size = clamp_dword(capacity);
   handle server{::CreateNamedPipeW(
       name.c_str(), PIPE_ACCESS_DUPLEX | FILE_FLAG_FIRST_PIPE_INSTANCE | FILE_FLAG_OVERLAPPED,
       PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS, 1, size, size, 0, nullptr)};
