@@ -55,7 +55,7 @@ command make_command(const run_options& o) {
 // Why a command could not start, in a shell's terms.
 
 int spawn_failure_status(const spawn_error& e) {
-  if (e.stage() != "exec") return exit_run_failed;  // chdir, open (--stdin), pty, ...
+  if (e.stage() != spawn_stage::exec) return exit_run_failed;  // chdir, open (--stdin), pty, ...
   return e.code() == std::errc::no_such_file_or_directory ? exit_not_found : exit_cannot_execute;
 }
 

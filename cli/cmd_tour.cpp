@@ -282,7 +282,7 @@ bool missing_program() {
     return fail("it started");
   } catch (const spawn_error& e) {
     say("spawn() threw: {}", e.what());
-    say("error code {} ({}), failed at {}", e.code().value(), e.code().category().name(), e.stage());
+    say("error code {} ({}), failed at {}", e.code().value(), e.code().category().name(), to_string(e.stage()));
     return e.code() == std::errc::no_such_file_or_directory || fail("expected ENOENT");
   }
 }

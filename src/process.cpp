@@ -96,31 +96,113 @@ command& command::when_destroyed(on_destroy action) {
   return *this;
 }
 
+namespace {
+
+// What the OS would silently get wrong: a NUL ends a C string early (the
+// child would see a truncated argument), and an '=' in a name makes another
+// variable than the one asked for.
+bool validate(const command& cmd, spawn_failure& why) {
+  const auto& argv = cmd.argv();
+  if (argv.empty()) {
+    why = {spawn_stage::validate, "empty command"};
+    return false;
+  }
+  for (std::size_t i = 0; i < argv.size(); ++i)
+    if (argv[i].find('\0') != std::string::npos) {
+      why = {spawn_stage::validate, i == 0 ? std::string("the program name contains a NUL byte")
+                                           : "argument " + std::to_string(i) + " contains a NUL byte"};
+      return false;
+    }
+  for (const auto& [key, value] : cmd.env_edits()) {
+    if (key.empty()) {
+      why = {spawn_stage::validate, "an environment variable name is empty"};
+      return false;
+    }
+    if (key.find_first_of(std::string_view("=\0", 2)) != std::string::npos) {
+      why = {spawn_stage::validate, "environment variable name '" + key.substr(0, key.find('\0')) + "' contains " +
+                                        (key.find('=') != std::string::npos ? "'='" : "a NUL byte")};
+      return false;
+    }
+    if (value && value->find('\0') != std::string::npos) {
+      why = {spawn_stage::validate, "the value of environment variable '" + key + "' contains a NUL byte"};
+      return false;
+    }
+  }
+  using path_char = std::filesystem::path::value_type;
+  if (cmd.working_directory() &&
+      cmd.working_directory()->native().find(path_char{0}) != std::filesystem::path::string_type::npos) {
+    why = {spawn_stage::validate, "the working directory contains a NUL byte"};
+    return false;
+  }
+  return true;
+}
+
+std::string describe(const std::string& program, const spawn_failure& why) {
+  std::string what = "cannot run '" + program + "'";
+  if (why.stage == spawn_stage::validate) return what + ": " + why.detail;
+  if (why.stage != spawn_stage::exec)
+    what += std::string(" (") + to_string(why.stage) + (why.detail.empty() ? "" : " '" + why.detail + "'") + ")";
+  return what;
+}
+
+}  // namespace
+
+const char* to_string(spawn_stage s) noexcept {
+  switch (s) {
+    case spawn_stage::none: return "none";
+    case spawn_stage::validate: return "validate";
+    case spawn_stage::resources: return "resources";
+    case spawn_stage::pipe: return "pipe";
+    case spawn_stage::pty: return "pty";
+    case spawn_stage::open: return "open";
+    case spawn_stage::descriptors: return "descriptors";
+    case spawn_stage::session: return "session";
+    case spawn_stage::group: return "group";
+    case spawn_stage::terminal: return "terminal";
+    case spawn_stage::parent_death: return "parent_death";
+    case spawn_stage::launch: return "launch";
+    case spawn_stage::job: return "job";
+    case spawn_stage::chdir: return "chdir";
+    case spawn_stage::exec: return "exec";
+  }
+  return "unknown";
+}
+
 process command::spawn() const {
   std::error_code ec;
-  detail::spawn_failure why;
-  process p = detail::spawn_process(*this, ec, why);
-  if (ec) {
-    const std::string& program = argv_.empty() ? std::string() : argv_.front();
-    std::string what = "cannot run '" + program + "'";
-    if (why.stage != "exec") what += " (" + why.stage + (why.detail.empty() ? "" : " '" + why.detail + "'") + ")";
-    throw spawn_error(ec, program, why.stage, what);
-  }
+  spawn_failure why;
+  process p = spawn(ec, why);
+  if (ec) throw spawn_error(ec, argv_.empty() ? std::string() : argv_.front(), std::move(why));
   return p;
 }
 
 process command::spawn(std::error_code& ec) const {
-  detail::spawn_failure why;
+  spawn_failure why;
+  return spawn(ec, why);
+}
+
+process command::spawn(std::error_code& ec, spawn_failure& why) const {
+  ec.clear();
+  why = {};
+  if (!validate(*this, why)) {
+    ec = make_error_code(errc::invalid_argument);
+    return {};
+  }
   return detail::spawn_process(*this, ec, why);
 }
 
-spawn_error::spawn_error(std::error_code ec, std::string program, std::string stage, const std::string& what)
-    : std::system_error(ec, what), program_(std::move(program)), stage_(std::move(stage)) {}
+spawn_error::spawn_error(std::error_code ec, std::string program, spawn_failure why)
+    : std::system_error(ec, describe(program, why)), program_(std::move(program)), why_(std::move(why)) {}
+
+timeout_error::timeout_error(run_result partial, const std::string& what)
+    : std::system_error(make_error_code(errc::timed_out), what),
+      result_(std::make_shared<const run_result>(std::move(partial))) {}
 
 // ---- exit_status ------------------------------------------------------------
 
 bool exit_status::crashed() const noexcept {
-  if (signal_ != 0) return core_dumped_ || detail::is_crash_signal(signal_);
+  if (kind_ == kind::not_started) return false;
+  if (kind_ == kind::signaled) return core_dumped_ || detail::is_crash_signal(signal_);
   return detail::is_crash_code(code_);
 }
 
@@ -135,7 +217,8 @@ std::string hex_code(int code) {
 }  // namespace
 
 std::string exit_status::to_string() const {
-  if (signal_ == 0) {
+  if (kind_ == kind::not_started) return "not started";
+  if (kind_ == kind::exited) {
     // Windows: a system status as the exit code says what happened.
     const std::string name = detail::exit_code_name(code_);
     if (crashed())
@@ -251,7 +334,7 @@ exit_status process::wait() {
 
 exit_status process::wait(std::error_code& ec) noexcept {
   const auto s = wait_until(no_deadline, ec);
-  return s.value_or(exit_status::exited(-1));
+  return s.value_or(exit_status{});
 }
 
 std::optional<exit_status> process::wait_until(deadline until) {
@@ -336,7 +419,7 @@ exit_status process::terminate(std::chrono::milliseconds grace, std::error_code&
   if (status_) return *status_;
   if (pid_ <= 0) {
     ec = make_error_code(errc::process_not_running);
-    return exit_status::exited(-1);
+    return exit_status{};
   }
   std::error_code ignored;  // ESRCH: already gone, which is what we want
   signal_group(detail::terminate_signal(), ignored);
@@ -344,14 +427,14 @@ exit_status process::terminate(std::chrono::milliseconds grace, std::error_code&
   // SIGTERM until continued; timeout(1) does the same.
   if (const int cont = detail::continue_signal(); cont != 0) signal_group(cont, ignored);
   const bool exited = detail::wait_exited(ids(), after(grace), ec);
-  if (ec) return exit_status::exited(-1);
+  if (ec) return exit_status{};
   // Whether or not the leader obeyed, sweep the group while the leader is
   // still unreaped (its id cannot be reused yet): members that ignored
   // SIGTERM would otherwise keep our pipes open.
   if (pgid_ > 0 || !exited) detail::send_signal_to_group(ids(), detail::kill_signal(), ignored);
   status_ = detail::reap(ids(), true, ec);
   if (status_) reaped();
-  return status_.value_or(exit_status::exited(-1));
+  return status_.value_or(exit_status{});
 }
 
 // ---- communicate ------------------------------------------------------------
@@ -373,6 +456,11 @@ communicate_result process::communicate(const communicate_options& options) {
 communicate_result process::communicate(const communicate_options& options, std::error_code& ec) {
   ec.clear();
   communicate_result result;
+  // Input with nowhere to go would be dropped without a word.
+  if (!options.input.empty() && !in_.is_open()) {
+    ec = make_error_code(errc::invalid_argument);
+    return result;
+  }
   detail::communicate_streams(in_, out_, err_, options, result, ec);
   return result;
 }
@@ -383,6 +471,9 @@ run_result run(command cmd, std::string_view input, deadline until, std::chrono:
   const std::string program = cmd.argv().empty() ? std::string() : cmd.argv().front();
   std::error_code ec;
   run_result r = run(std::move(cmd), input, until, kill_after, ec);
+  if (!ec) return r;
+  if (r.failure.stage != spawn_stage::none) throw spawn_error(ec, program, r.failure);
+  if (ec == errc::timed_out) throw timeout_error(std::move(r), "run '" + program + "': timed out");
   detail::throw_if(ec, "run '" + program + "'");
   return r;
 }
@@ -394,7 +485,7 @@ run_result run(command cmd, std::string_view input, deadline until, std::chrono:
   if (cmd.stdout_setup().type() == stdio::kind::inherit) cmd.set_stdout(stdio::pipe());
   if (cmd.stderr_setup().type() == stdio::kind::inherit) cmd.set_stderr(stdio::pipe());
   run_result r;
-  process p = cmd.spawn(ec);
+  process p = cmd.spawn(ec, r.failure);
   if (ec) return r;
   communicate_options o;
   o.input = input;

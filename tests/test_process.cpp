@@ -140,7 +140,7 @@ TEST(process, bad_working_directory_is_reported_with_the_directory) {
     (void)cmd.spawn();
     FAIL();
   } catch (const pipekit::spawn_error& e) {
-    EXPECT_EQ(e.stage(), "chdir");
+    EXPECT_EQ(e.stage(), pipekit::spawn_stage::chdir);
     EXPECT_NE(std::string(e.what()).find("/nonexistent-pipekit-dir"), std::string::npos) << e.what();
     EXPECT_TRUE(e.code() == std::errc::no_such_file_or_directory);
   }
@@ -334,7 +334,7 @@ TEST(process, missing_input_file_is_a_spawn_error_naming_the_file) {
     (void)cmd.spawn();
     FAIL();
   } catch (const pipekit::spawn_error& e) {
-    EXPECT_EQ(e.stage(), "open");
+    EXPECT_EQ(e.stage(), pipekit::spawn_stage::open);
     EXPECT_NE(std::string(e.what()).find("/nonexistent/input.txt"), std::string::npos);
   }
 }
@@ -577,6 +577,114 @@ TEST(process, empty_argv_is_invalid) {
   std::error_code ec;
   (void)pipekit::command(std::vector<std::string>{}).spawn(ec);
   EXPECT_EQ(ec, pipekit::errc::invalid_argument);
+}
+
+TEST(process, run_of_a_missing_program_is_not_started_never_success) {
+  std::error_code ec;
+  const auto r = pipekit::run(pipekit::command{"pipekit-no-such-program-xyz"}, "", pipekit::no_deadline, 1s, ec);
+  EXPECT_TRUE(ec == std::errc::no_such_file_or_directory) << ec.message();
+  EXPECT_FALSE(r.status.success());
+  EXPECT_FALSE(r.status.started());
+  EXPECT_FALSE(r.status.code().has_value());
+  EXPECT_FALSE(r.status.signal().has_value());
+  EXPECT_EQ(r.status.to_string(), "not started");
+  EXPECT_EQ(r.failure.stage, pipekit::spawn_stage::exec);
+  EXPECT_FALSE(pipekit::exit_status{}.success());
+  EXPECT_TRUE(pipekit::exit_status::exited(0).success());
+  EXPECT_TRUE(pipekit::exit_status::exited(0).started());
+}
+
+TEST(process, run_throws_spawn_error_for_a_missing_program) {
+  try {
+    (void)pipekit::run(pipekit::command{"pipekit-no-such-program-xyz"});
+    FAIL() << "run succeeded";
+  } catch (const pipekit::spawn_error& e) {
+    EXPECT_EQ(e.program(), "pipekit-no-such-program-xyz");
+    EXPECT_EQ(e.stage(), pipekit::spawn_stage::exec);
+    EXPECT_TRUE(e.code() == std::errc::no_such_file_or_directory);
+  }
+}
+
+TEST(process, run_timeout_exception_carries_the_partial_output) {
+  try {
+    (void)pipekit::run(child({"spawn-grandchild"}), "", pipekit::after(300ms), 1s);
+    FAIL() << "run did not time out";
+  } catch (const pipekit::timeout_error& e) {
+    EXPECT_TRUE(e.code() == std::errc::timed_out);
+    // spawn-grandchild prints the grandchild's pid before it sleeps.
+    ASSERT_FALSE(e.result().out.empty());
+    EXPECT_EQ(e.result().status.signal(), SIGTERM);
+    EXPECT_TRUE(process_gone(std::stoi(e.result().out), 2s));
+    const pipekit::timeout_error copy = e;  // exceptions are copied: the result comes along
+    EXPECT_EQ(copy.result().out, e.result().out);
+  }
+}
+
+TEST(process, communicate_input_without_a_stdin_pipe_is_invalid_not_dropped) {
+  auto cmd = child({"exit", "0"});
+  cmd.set_stdout(pipekit::stdio::pipe());  // stdin inherited: no pipe to write to
+  auto p = cmd.spawn();
+  std::error_code ec;
+  pipekit::communicate_options o;
+  o.input = "data";
+  (void)p.communicate(o, ec);
+  EXPECT_EQ(ec, pipekit::errc::invalid_argument);
+  EXPECT_THROW((void)p.communicate(o), std::system_error);
+  (void)p.wait();
+  // No input is fine without a pipe.
+  auto q = child({"exit", "0"}).spawn();
+  (void)q.communicate(pipekit::communicate_options{}, ec);
+  EXPECT_FALSE(ec) << ec.message();
+  (void)q.wait();
+}
+
+TEST(process, a_nul_byte_in_an_argument_is_refused_naming_the_argument) {
+  using namespace std::string_literals;
+  std::error_code ec;
+  pipekit::spawn_failure why;
+  auto p = child({"print-args", "fine", "trunc\0ated"s}).spawn(ec, why);
+  EXPECT_EQ(ec, pipekit::errc::invalid_argument);
+  EXPECT_EQ(why.stage, pipekit::spawn_stage::validate);
+  EXPECT_EQ(why.detail, "argument 3 contains a NUL byte");
+  EXPECT_FALSE(p.valid());
+  try {
+    (void)child({"trunc\0ated"s}).spawn();
+    FAIL() << "spawn succeeded";
+  } catch (const pipekit::spawn_error& e) {
+    EXPECT_EQ(e.stage(), pipekit::spawn_stage::validate);
+    EXPECT_NE(std::string(e.what()).find("argument 1 contains a NUL byte"), std::string::npos) << e.what();
+  }
+}
+
+TEST(process, bad_environment_names_and_values_are_refused) {
+  using namespace std::string_literals;
+  const auto refused = [](pipekit::command cmd, const std::string& detail) {
+    std::error_code ec;
+    pipekit::spawn_failure why;
+    auto p = cmd.spawn(ec, why);
+    EXPECT_EQ(ec, pipekit::errc::invalid_argument) << detail;
+    EXPECT_EQ(why.stage, pipekit::spawn_stage::validate);
+    EXPECT_EQ(why.detail, detail);
+  };
+  refused(child({"exit", "0"}).env("A=B", "x"), "environment variable name 'A=B' contains '='");
+  refused(child({"exit", "0"}).env("", "x"), "an environment variable name is empty");
+  refused(child({"exit", "0"}).env("A\0B"s, "x"), "environment variable name 'A' contains a NUL byte");
+  refused(child({"exit", "0"}).env("A", "x\0y"s), "the value of environment variable 'A' contains a NUL byte");
+  refused(child({"exit", "0"}).env_remove("X=Y"), "environment variable name 'X=Y' contains '='");
+  refused(child({"exit", "0"}).cwd("/tmp\0/x"s), "the working directory contains a NUL byte");
+}
+
+TEST(process, spawn_stage_survives_the_error_code_form) {
+  auto cmd = child({"exit", "0"});
+  cmd.cwd("/nonexistent-pipekit-dir");
+  std::error_code ec;
+  pipekit::spawn_failure why;
+  (void)cmd.spawn(ec, why);
+  EXPECT_TRUE(ec == std::errc::no_such_file_or_directory);
+  EXPECT_EQ(why.stage, pipekit::spawn_stage::chdir);
+  EXPECT_EQ(why.detail, "/nonexistent-pipekit-dir");
+  EXPECT_STREQ(pipekit::to_string(why.stage), "chdir");
+  EXPECT_STREQ(pipekit::to_string(pipekit::spawn_stage::exec), "exec");
 }
 
 }  // namespace

@@ -381,7 +381,7 @@ TEST(windows_process, bad_working_directory_is_reported_with_the_directory) {
     (void)cmd.spawn();
     FAIL();
   } catch (const pipekit::spawn_error& e) {
-    EXPECT_EQ(e.stage(), "chdir");
+    EXPECT_EQ(e.stage(), pipekit::spawn_stage::chdir);
     EXPECT_NE(std::string(e.what()).find("nonexistent-pipekit-dir"), std::string::npos) << e.what();
     // CreateProcessW reports ERROR_DIRECTORY whether the directory is missing
     // or not a directory; POSIX says ENOENT for the first.
@@ -397,7 +397,7 @@ TEST(windows_process, missing_input_file_is_a_spawn_error_naming_the_file) {
     (void)cmd.spawn();
     FAIL();
   } catch (const pipekit::spawn_error& e) {
-    EXPECT_EQ(e.stage(), "open");
+    EXPECT_EQ(e.stage(), pipekit::spawn_stage::open);
     EXPECT_NE(std::string(e.what()).find("input.txt"), std::string::npos) << e.what();
     EXPECT_TRUE(e.code() == std::errc::no_such_file_or_directory) << e.code().message();
   }

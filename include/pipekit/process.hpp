@@ -29,6 +29,7 @@
 #include <filesystem>
 #include <functional>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -104,6 +105,33 @@ enum class on_destroy {
 
 class process;
 
+// The step at which starting a process failed.
+enum class spawn_stage : unsigned char {
+  none,          // no failure
+  validate,      // the command is invalid: empty, a NUL in an argument, a bad environment name, ...
+  resources,     // out of memory or another resource before anything started
+  pipe,          // creating a pipe for a standard stream
+  pty,           // creating the pseudo-terminal / pseudo console
+  open,          // opening a file for a standard stream (detail: its path)
+  descriptors,   // moving descriptors/handles into place for the child
+  session,       // setsid()
+  group,         // setpgid()
+  terminal,      // taking the terminal (foreground) or making it the controlling one
+  parent_death,  // arranging kill-on-parent-death
+  launch,        // creating the process itself (clone, fork, CreateProcess before exec)
+  job,           // Windows: putting the child in its job object
+  chdir,         // changing to the working directory (detail: the directory)
+  exec,          // finding or executing the program (not found, not executable, bad format)
+};
+// "exec", "chdir", "open", ...
+[[nodiscard]] const char* to_string(spawn_stage s) noexcept;
+
+// Why a spawn failed, besides its error code.
+struct spawn_failure {
+  spawn_stage stage = spawn_stage::none;
+  std::string detail;  // e.g. the path that could not be opened, the invalid argument
+};
+
 class command {
  public:
   explicit command(std::string program);
@@ -140,8 +168,17 @@ class command {
   command& foreground(bool on = true);
   command& when_destroyed(on_destroy action);
 
+  // Starts the command. The throwing form throws spawn_error, which names
+  // the program and the stage; the error_code forms set ec to the errno (or
+  // Windows error, or errc::invalid_argument for an invalid command) and,
+  // with `why`, say at which stage and on what. Before anything starts, the
+  // command is checked: an empty argv, a NUL byte in an argument, an
+  // environment name that is empty or holds '=' or NUL, and a NUL in an
+  // environment value or the working directory are invalid_argument
+  // (stage validate, detail names the culprit).
   [[nodiscard]] process spawn() const;
   [[nodiscard]] process spawn(std::error_code& ec) const;
+  [[nodiscard]] process spawn(std::error_code& ec, spawn_failure& why) const;
 
   // Read access for launchers and tests.
   [[nodiscard]] const std::vector<std::string>& argv() const noexcept { return argv_; }
@@ -179,26 +216,35 @@ class command {
 };
 
 // How a process ended. Keeps the signal and core-dump information that a
-// plain integer loses.
+// plain integer loses. A default-constructed status is "not started": the
+// status of a command that never ran (run() when it could not start) or of
+// a wait that failed. It is never a success.
 class exit_status {
  public:
-  exit_status() noexcept = default;  // "exited with code 0"
-  static exit_status exited(int code) noexcept { return exit_status{code, 0, false}; }
-  static exit_status signaled(int signal, bool core_dumped) noexcept { return exit_status{0, signal, core_dumped}; }
+  exit_status() noexcept = default;  // not started
+  static exit_status exited(int code) noexcept { return exit_status{kind::exited, code, 0, false}; }
+  static exit_status signaled(int signal, bool core_dumped) noexcept {
+    return exit_status{kind::signaled, 0, signal, core_dumped};
+  }
 
-  [[nodiscard]] bool success() const noexcept { return signal_ == 0 && code_ == 0; }
-  [[nodiscard]] bool was_signaled() const noexcept { return signal_ != 0; }
+  // False for "not started"; true once the process ended in any way.
+  [[nodiscard]] bool started() const noexcept { return kind_ != kind::not_started; }
+  [[nodiscard]] bool success() const noexcept { return kind_ == kind::exited && code_ == 0; }
+  [[nodiscard]] bool was_signaled() const noexcept { return kind_ == kind::signaled; }
   // The exit code, when the process exited normally.
   [[nodiscard]] std::optional<int> code() const noexcept {
-    return signal_ == 0 ? std::optional<int>(code_) : std::nullopt;
+    return kind_ == kind::exited ? std::optional<int>(code_) : std::nullopt;
   }
   // The signal that ended the process, if one did.
   [[nodiscard]] std::optional<int> signal() const noexcept {
-    return signal_ != 0 ? std::optional<int>(signal_) : std::nullopt;
+    return kind_ == kind::signaled ? std::optional<int>(signal_) : std::nullopt;
   }
   [[nodiscard]] bool core_dumped() const noexcept { return core_dumped_; }
-  // The status a shell reports: the code, or 128 + the signal number.
-  [[nodiscard]] int shell_code() const noexcept { return signal_ != 0 ? 128 + signal_ : code_; }
+  // The status a shell reports: the code, or 128 + the signal number; -1
+  // when the process was not started.
+  [[nodiscard]] int shell_code() const noexcept {
+    return kind_ == kind::signaled ? 128 + signal_ : kind_ == kind::exited ? code_ : -1;
+  }
   // True when the process died of a fault rather than by exiting or being
   // ended on request. The rule:
   // - POSIX: it was ended by SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGSYS
@@ -217,7 +263,7 @@ class exit_status {
   //   with such a code by choice (counted as a crash), and abort() in
   //   msvcrt programs (mingw), which exits with code 3 (not counted).
   [[nodiscard]] bool crashed() const noexcept;
-  // "exited with code 3", "killed by signal 9 (SIGKILL)";
+  // "exited with code 3", "killed by signal 9 (SIGKILL)", "not started";
   // crashes: "crashed: signal 11 (SIGSEGV)", "..., core dumped" (POSIX),
   // "crashed: access violation (0xC0000005)" (Windows).
   [[nodiscard]] std::string to_string() const;
@@ -225,7 +271,10 @@ class exit_status {
   friend bool operator==(const exit_status&, const exit_status&) = default;
 
  private:
-  exit_status(int code, int signal, bool core) noexcept : code_(code), signal_(signal), core_dumped_(core) {}
+  enum class kind : unsigned char { not_started, exited, signaled };
+  exit_status(kind k, int code, int signal, bool core) noexcept
+      : kind_(k), code_(code), signal_(signal), core_dumped_(core) {}
+  kind kind_ = kind::not_started;
   int code_ = 0;
   int signal_ = 0;
   bool core_dumped_ = false;
@@ -331,29 +380,53 @@ class process {
   on_destroy on_destroy_ = on_destroy::kill;
 };
 
-// A spawn failure from the throwing form: code() is the errno; program() and
-// stage() say which program and which step ("exec", "chdir", "open").
+// A spawn failure from the throwing form: code() is the errno (Windows
+// error); program() says which program, stage() at which step, detail() on
+// what (a path, an argument).
 class spawn_error : public std::system_error {
  public:
-  spawn_error(std::error_code ec, std::string program, std::string stage, const std::string& what);
+  spawn_error(std::error_code ec, std::string program, spawn_failure why);
   [[nodiscard]] const std::string& program() const noexcept { return program_; }
-  [[nodiscard]] const std::string& stage() const noexcept { return stage_; }
+  [[nodiscard]] spawn_stage stage() const noexcept { return why_.stage; }
+  [[nodiscard]] const std::string& detail() const noexcept { return why_.detail; }
 
  private:
   std::string program_;
-  std::string stage_;
+  spawn_failure why_;
 };
 
 struct run_result {
   std::string out;
   std::string err;
+  // "Not started" (exit_status::started() false) when the command could not
+  // start; `failure` then says why.
   exit_status status;
+  spawn_failure failure;
+};
+
+// run()'s throwing form when the deadline passed: the child's tree was
+// terminated, and result() holds what it wrote until then and its status
+// (like Python's subprocess.TimeoutExpired with .stdout and .stderr).
+// code() == std::errc::timed_out.
+class timeout_error : public std::system_error {
+ public:
+  timeout_error(run_result partial, const std::string& what);
+  [[nodiscard]] const run_result& result() const noexcept { return *result_; }
+
+ private:
+  std::shared_ptr<const run_result> result_;  // shared: exceptions are copied
 };
 
 // Runs `cmd` to completion with stdin, stdout and stderr piped (stdio the
 // command already set to something other than inherit is kept). On timeout
-// the child's group is terminated (SIGTERM, then SIGKILL after `kill_after`)
-// and the error is std::errc::timed_out; what was read so far is returned.
+// the child's tree is terminated (SIGTERM, then SIGKILL after `kill_after`;
+// see process::terminate()).
+// - error_code form: ec = std::errc::timed_out and the result holds what was
+//   read so far; a command that cannot start sets ec, status is "not
+//   started" and failure says why.
+// - throwing form: spawn_error when the command cannot start, timeout_error
+//   (with the partial result) on timeout, std::system_error otherwise. A
+//   command that ran and failed is not an exception: check status.
 run_result run(command cmd, std::string_view input = {}, deadline until = no_deadline,
                std::chrono::milliseconds kill_after = std::chrono::seconds(5));
 run_result run(command cmd, std::string_view input, deadline until, std::chrono::milliseconds kill_after,

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <csignal>
 
+#include "pipekit/process.hpp"
+
 #if defined(__linux__)
 #include <linux/close_range.h>
 #include <sys/prctl.h>
@@ -113,20 +115,20 @@ __attribute__((no_sanitize("address", "undefined"))) child_failure run_child(con
   return {child_stage::exec, errno};
 }
 
-const char* stage_name(child_stage s) noexcept {
+spawn_stage public_stage(child_stage s) noexcept {
   switch (s) {
-    case child_stage::none: return "none";
-    case child_stage::session: return "setsid";
-    case child_stage::group: return "setpgid";
-    case child_stage::foreground: return "tcsetpgrp";
-    case child_stage::parent_death: return "prctl";
-    case child_stage::dup: return "dup";
-    case child_stage::close: return "close";
-    case child_stage::chdir: return "chdir";
-    case child_stage::tty: return "tty";
-    case child_stage::exec: return "exec";
+    case child_stage::none: return spawn_stage::none;
+    case child_stage::session: return spawn_stage::session;
+    case child_stage::group: return spawn_stage::group;
+    case child_stage::foreground: return spawn_stage::terminal;
+    case child_stage::parent_death: return spawn_stage::parent_death;
+    case child_stage::dup:
+    case child_stage::close: return spawn_stage::descriptors;
+    case child_stage::chdir: return spawn_stage::chdir;
+    case child_stage::tty: return spawn_stage::terminal;
+    case child_stage::exec: return spawn_stage::exec;
   }
-  return "unknown";
+  return spawn_stage::launch;
 }
 
 }  // namespace pipekit::detail

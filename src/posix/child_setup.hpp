@@ -7,6 +7,10 @@
 #include <signal.h>
 #include <sys/types.h>
 
+namespace pipekit {
+enum class spawn_stage : unsigned char;
+}
+
 namespace pipekit::detail {
 
 struct fd_move {
@@ -44,7 +48,8 @@ struct child_failure {
 // Sets up the child and execs. Returns only on failure.
 child_failure run_child(const child_plan& plan) noexcept;
 
-const char* stage_name(child_stage s) noexcept;
+// The public name of the step (several child steps share one).
+spawn_stage public_stage(child_stage s) noexcept;
 
 struct launch_result {
   pid_t pid = -1;

@@ -172,7 +172,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   const auto& argv_in = cmd.argv();
   if (argv_in.empty()) {
     ec = make_error_code(errc::invalid_argument);
-    why = {"argv", "empty command"};
+    why = {spawn_stage::validate, "empty command"};
     return {};
   }
 
@@ -181,7 +181,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   const std::string path = resolve_program(argv_in[0], env, resolve_err);
   if (path.empty()) {
     ec = system_error_code(resolve_err);
-    why = {"exec", ""};
+    why = {spawn_stage::exec, ""};
     return {};
   }
 
@@ -198,7 +198,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   if (wants_pty) {
     pty = open_pty(cmd.pty_dimensions(), ec);
     if (ec) {
-      why = {"pty", ""};
+      why = {spawn_stage::pty, ""};
       return {};
     }
   }
@@ -212,7 +212,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
           null_fd = handle{::open("/dev/null", O_RDWR | O_CLOEXEC)};
           if (!null_fd) {
             ec = system_error_code(errno);
-            why = {"open", "/dev/null"};
+            why = {spawn_stage::open, "/dev/null"};
             return {};
           }
         }
@@ -221,7 +221,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
       case stdio::kind::pipe: {
         pipe_pair p = make_pipe(pipe_options{}, ec);
         if (ec) {
-          why = {"pipe", ""};
+          why = {spawn_stage::pipe, ""};
           return {};
         }
         if (i == 0) {
@@ -239,7 +239,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
       case stdio::kind::file: {
         handle f = open_file(s, i, ec);
         if (ec) {
-          why = {"open", s.path().string()};
+          why = {spawn_stage::open, s.path().string()};
           return {};
         }
         source[static_cast<std::size_t>(i)] = f.get();
@@ -250,7 +250,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
       case stdio::kind::to_stdout:
         if (i != 2) {
           ec = make_error_code(errc::invalid_argument);
-          why = {"stdio", "to_stdout() is for stderr only"};
+          why = {spawn_stage::validate, "to_stdout() is for stderr only"};
           return {};
         }
         source[2] = source[1] >= 0 ? source[1] : 1;
@@ -266,7 +266,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   for (const auto& [h, child_fd] : cmd.passed_handles()) {
     if (child_fd < 3) {
       ec = make_error_code(errc::invalid_argument);
-      why = {"pass_handle", "descriptors 0-2 are set with set_stdin/set_stdout/set_stderr"};
+      why = {spawn_stage::validate, "descriptors 0-2 are set with set_stdin/set_stdout/set_stderr"};
       return {};
     }
     moves.push_back({h, child_fd});
@@ -313,12 +313,12 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   const launch_result r = launch_child(plan);
   if (r.launch_error != 0) {
     ec = system_error_code(r.launch_error);
-    why = {"clone", ""};
+    why = {spawn_stage::launch, ""};
     return {};
   }
   if (r.failure.stage != child_stage::none) {
     ec = system_error_code(r.failure.error);
-    why = {stage_name(r.failure.stage), r.failure.stage == child_stage::chdir ? cwd : std::string{}};
+    why = {public_stage(r.failure.stage), r.failure.stage == child_stage::chdir ? cwd : std::string{}};
     return {};
   }
   const int pgid = (plan.new_group || plan.new_session) ? r.pid : 0;
@@ -329,7 +329,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
                               cmd.destroy_action());
 } catch (const std::bad_alloc&) {
   ec = std::make_error_code(std::errc::not_enough_memory);
-  why = {"alloc", ""};
+  why = {spawn_stage::resources, ""};
   return {};
 }
 

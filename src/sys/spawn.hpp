@@ -10,13 +10,8 @@
 
 namespace pipekit::detail {
 
-// Why a spawn failed, for spawn_error's message.
-struct spawn_failure {
-  std::string stage;   // "exec", "chdir", "open", "pty", ...
-  std::string detail;  // e.g. the path that could not be opened
-};
-
-// Starts `cmd`. On failure returns an invalid process, sets ec and fills `why`.
+// Starts `cmd`, which src/process.cpp has already validated. On failure
+// returns an invalid process, sets ec and fills `why`.
 process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& why) noexcept;
 
 // What identifies a child to the platform.

@@ -140,12 +140,12 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   const auto& argv = cmd.argv();
   if (argv.empty()) {
     ec = make_error_code(errc::invalid_argument);
-    why = {"argv", "empty command"};
+    why = {spawn_stage::validate, "empty command"};
     return {};
   }
   const std::string line_utf8 = windows_command_line(argv, ec);
   if (ec) {
-    why = {"argv", "an argument contains a NUL character, or argv[0] a double quote"};
+    why = {spawn_stage::validate, "an argument contains a NUL character, or argv[0] a double quote"};
     return {};
   }
   // CreateProcessW runs a batch file through cmd.exe, whose quoting rules no
@@ -154,7 +154,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   if (is_batch_file(argv[0]) &&
       !std::all_of(argv.begin() + 1, argv.end(), [](const std::string& a) { return safe_for_batch_file(a); })) {
     ec = make_error_code(errc::invalid_argument);
-    why = {"argv", "an argument cmd.exe could misread is passed to a batch file"};
+    why = {spawn_stage::validate, "an argument cmd.exe could misread is passed to a batch file"};
     return {};
   }
   std::wstring line = to_wide(line_utf8);
@@ -174,7 +174,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   if (wants_pty) {
     pty = conpty::open(cmd.pty_dimensions(), ec);
     if (ec) {
-      why = {"pty", ec == errc::not_supported ? "this Windows has no pseudo console (ConPTY)" : ""};
+      why = {spawn_stage::pty, ec == errc::not_supported ? "this Windows has no pseudo console (ConPTY)" : ""};
       return {};
     }
   }
@@ -193,7 +193,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
       case stdio::kind::null:
         child_std[i] = open_inheritable(L"NUL", GENERIC_READ | GENERIC_WRITE, OPEN_EXISTING, ec);
         if (ec) {
-          why = {"open", "NUL"};
+          why = {spawn_stage::open, "NUL"};
           return {};
         }
         break;
@@ -203,7 +203,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
         win_pipe_ends p = make_win_pipe(default_pipe_capacity, i != 0, i == 0, ec);
         if (!ec) child_std[i] = inheritable_copy((i == 0 ? p.read_end : p.write_end).get(), ec);
         if (ec) {
-          why = {"pipe", ""};
+          why = {spawn_stage::pipe, ""};
           return {};
         }
         parent_side[i] = handle_stream{i == 0 ? std::move(p.write_end) : std::move(p.read_end)};
@@ -219,7 +219,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
                                                           : OPEN_ALWAYS;
         child_std[i] = open_inheritable(s.path().wstring(), access | SYNCHRONIZE, disposition, ec);
         if (ec) {
-          why = {"open", s.path().string()};
+          why = {spawn_stage::open, s.path().string()};
           return {};
         }
         break;
@@ -227,19 +227,19 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
       case stdio::kind::borrowed:
         child_std[i] = inheritable_copy(s.borrowed_handle(), ec);
         if (ec) {
-          why = {"dup", ""};
+          why = {spawn_stage::descriptors, ""};
           return {};
         }
         break;
       case stdio::kind::to_stdout:
         if (i != 2) {
           ec = make_error_code(errc::invalid_argument);
-          why = {"stdio", "to_stdout() is for stderr only"};
+          why = {spawn_stage::validate, "to_stdout() is for stderr only"};
           return {};
         }
         if (child_std[1]) child_std[2] = inheritable_copy(child_std[1].get(), ec);
         if (ec) {
-          why = {"dup", ""};
+          why = {spawn_stage::descriptors, ""};
           return {};
         }
         break;
@@ -276,7 +276,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   auto* attrs = reinterpret_cast<LPPROC_THREAD_ATTRIBUTE_LIST>(attr_buf.data());
   if (!::InitializeProcThreadAttributeList(attrs, std::max<DWORD>(attr_count, 1), 0, &attr_size)) {
     ec = last_win_error();
-    why = {"attributes", ""};
+    why = {spawn_stage::descriptors, ""};
     return {};
   }
   struct attr_guard {
@@ -286,14 +286,14 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   if (!inherit.empty() && !::UpdateProcThreadAttribute(attrs, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, inherit.data(),
                                                        inherit.size() * sizeof(HANDLE), nullptr, nullptr)) {
     ec = last_win_error();
-    why = {"attributes", ""};
+    why = {spawn_stage::descriptors, ""};
     return {};
   }
   // The attribute holds the HPCON value itself (lpValue is the handle).
   if (wants_pty &&
       !::UpdateProcThreadAttribute(attrs, 0, pseudoconsole_attribute, pty.console(), sizeof(void*), nullptr, nullptr)) {
     ec = last_win_error();
-    why = {"attributes", ""};
+    why = {spawn_stage::descriptors, ""};
     return {};
   }
 
@@ -315,7 +315,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
     if (created != nullptr) job = handle{created};
     if (created == nullptr) {
       ec = last_win_error();
-      why = {"job", ""};
+      why = {spawn_stage::job, ""};
       return {};
     }
     if (cmd.kills_on_parent_death()) {
@@ -340,20 +340,20 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   for (HANDLE h : made_inheritable) ::SetHandleInformation(h, HANDLE_FLAG_INHERIT, 0);
   if (!ok) {
     ec = win_error(create_error);
-    why = {create_error == ERROR_DIRECTORY ? "chdir" : "exec",
+    why = {create_error == ERROR_DIRECTORY ? spawn_stage::chdir : spawn_stage::exec,
            create_error == ERROR_DIRECTORY ? cmd.working_directory()->string() : std::string()};
     return {};
   }
   handle proc{pi.hProcess};
   handle thread{pi.hThread};
-  const auto abandon = [&](const char* stage) {
+  const auto abandon = [&](spawn_stage stage) {
     ec = last_win_error();
     ::TerminateProcess(proc.get(), 1);
     ::WaitForSingleObject(proc.get(), INFINITE);
     why = {stage, ""};
   };
   if (wants_job && !::AssignProcessToJobObject(job.get(), proc.get())) {
-    abandon("job");
+    abandon(spawn_stage::job);
     return {};
   }
   handle_stream terminal;
@@ -361,7 +361,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
     std::error_code pty_ec;
     terminal = handle_stream{pty.start(proc.get(), pty_ec)};
     if (pty_ec) {
-      abandon("pty");
+      abandon(spawn_stage::pty);
       ec = pty_ec;
       return {};
     }
@@ -372,7 +372,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
                               std::move(terminal), cmd.destroy_action());
 } catch (const std::bad_alloc&) {
   ec = std::make_error_code(std::errc::not_enough_memory);
-  why = {"alloc", ""};
+  why = {spawn_stage::resources, ""};
   return {};
 }
 
