@@ -16,6 +16,8 @@ class category final : public std::error_category {
       case errc::process_not_running: return "the process has already been waited for";
       case errc::invalid_argument: return "invalid argument";
       case errc::timed_out: return "timed out";
+      case errc::stale_registration:
+        return "a handle registered with the poller was closed without remove(), and its number was reused";
     }
     return "unknown pipekit error";
   }

@@ -1,9 +1,12 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include <span>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "pipekit/error.hpp"
 #include "pipekit/pipe.hpp"
 #include "pipekit/poller.hpp"
 
@@ -114,6 +117,81 @@ TEST_P(poller_backends, regular_files_and_dev_null_are_always_ready) {
   EXPECT_EQ(p.wait(ev, pipekit::after(std::chrono::seconds(10))), 1u);
   EXPECT_EQ(ev[0].token, 3u);
   EXPECT_EQ(p.size(), 2u);
+}
+
+TEST_P(poller_backends, end_of_stream_is_readable_so_a_read_when_readable_loop_ends) {
+  // The seed's loop: read only when the poller says readable; stop at 0.
+  pipekit::poller p(GetParam());
+  auto [r, w] = pipekit::make_pipe();
+  r.set_nonblocking(true);
+  p.add(r.native(), pipekit::events::readable, 1);
+  w.write_all("last words");
+  w.close();
+  std::string got;
+  pipekit::poll_event ev[2];
+  for (int rounds = 0; rounds < 100; ++rounds) {
+    ASSERT_EQ(p.wait(ev, pipekit::after(std::chrono::seconds(5))), 1u);
+    ASSERT_TRUE(pipekit::any(ev[0].what & pipekit::events::readable)) << "hangup without readable";
+    std::byte buf[64];
+    const std::size_t n = r.read_some(buf);
+    if (n == 0) break;
+    got.append(reinterpret_cast<const char*>(buf), n);
+  }
+  EXPECT_EQ(got, "last words");
+}
+
+TEST_P(poller_backends, a_write_end_whose_reader_is_gone_is_writable_so_the_write_reports_it) {
+  pipekit::poller p(GetParam());
+  auto [r, w] = pipekit::make_pipe();
+  p.add(w.native(), pipekit::events::writable, 1);
+  r.close();
+  pipekit::poll_event ev[2];
+  ASSERT_EQ(p.wait(ev, pipekit::after(std::chrono::seconds(5))), 1u);
+  EXPECT_TRUE(pipekit::any(ev[0].what & pipekit::events::writable));
+  std::error_code ec;
+  (void)w.write_some(std::as_bytes(std::span("x", 1)), ec);
+  EXPECT_TRUE(ec == std::errc::broken_pipe) << ec.message();
+}
+
+TEST_P(poller_backends, hangup_does_not_report_what_was_not_asked_for) {
+  pipekit::poller p(GetParam());
+  auto [r, w] = pipekit::make_pipe();
+  p.add(r.native(), pipekit::events::none, 1);
+  w.close();
+  pipekit::poll_event ev[2];
+  // poll() and epoll report a hang-up even with no interest; it must not
+  // pretend to be readable then.
+  ASSERT_EQ(p.wait(ev, pipekit::after(std::chrono::seconds(5))), 1u);
+  EXPECT_TRUE(pipekit::any(ev[0].what & pipekit::events::hangup));
+  EXPECT_FALSE(pipekit::any(ev[0].what & pipekit::events::readable));
+}
+
+TEST_P(poller_backends, adding_a_reused_number_of_a_handle_closed_while_registered_is_refused) {
+  pipekit::poller p(GetParam());
+  auto first = pipekit::make_pipe();
+  const int number = first.read_end.native();
+  p.add(number, pipekit::events::readable, 1);
+  first.read_end.close();  // closed without remove()
+  first.write_end.close();
+  // The next pipe gets the lowest free number: the one just closed.
+  auto second = pipekit::make_pipe();
+  ASSERT_EQ(second.read_end.native(), number);
+  std::error_code ec;
+  p.add(number, pipekit::events::readable, 2, ec);
+  EXPECT_EQ(ec, pipekit::errc::stale_registration) << ec.message();
+  // remove() forgets the stale registration; then the new file can be added.
+  p.remove(number, ec);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(p.size(), 0u);
+  p.add(number, pipekit::events::readable, 2, ec);
+  EXPECT_FALSE(ec) << ec.message();
+  second.write_end.write_all("x");
+  pipekit::poll_event ev[2];
+  ASSERT_EQ(p.wait(ev, pipekit::after(std::chrono::seconds(5))), 1u);
+  EXPECT_EQ(ev[0].token, 2u);
+  // Adding the same open handle twice is still "exists".
+  p.add(number, pipekit::events::readable, 3, ec);
+  EXPECT_TRUE(ec == std::errc::file_exists) << ec.message();
 }
 
 INSTANTIATE_TEST_SUITE_P(all, poller_backends,

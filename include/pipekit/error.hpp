@@ -23,6 +23,7 @@ enum class errc {
   process_not_running,  // the process was already waited for
   invalid_argument,     // a pipekit precondition was violated (see the message)
   timed_out,            // a deadline passed; compares equal to std::errc::timed_out
+  stale_registration,   // poller::add() of a number whose registered handle was closed without remove()
 };
 
 const std::error_category& error_category() noexcept;

@@ -15,6 +15,21 @@
 // every few milliseconds; process handles (process::exit_handle()) and
 // other waitable objects are readable once signalled.
 //
+// End of stream and errors: hangup (the peer closed) and error (an error is
+// pending) are reported together with whichever of readable and writable
+// the handle was registered for, because the next read returns at once
+// (0 at end of stream, or the error) and so does the next write (EPIPE, or
+// the error). A loop that reads only when readable therefore sees the end;
+// a hangup with data still buffered is readable first, then the end.
+//
+// Closing: remove() a handle before closing it. The OS reuses descriptor
+// numbers, and a poller cannot tell a new file from the old one by number.
+// Where it can tell, it refuses: add() of a number whose registered handle
+// was closed without remove() fails with errc::stale_registration (epoll:
+// always; poll(): by the file's identity, so not for anonymous inodes such
+// as eventfds or pidfds; not detected on Windows). remove() of such a
+// closed handle succeeds: the registration is forgotten.
+//
 // Thread-safety: wake() may be called from any thread at any time. The other
 // members must not be called concurrently with each other.
 #pragma once

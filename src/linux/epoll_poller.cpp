@@ -39,42 +39,74 @@ class epoll_poller final : public poller_impl {
   epoll_poller(handle ep, handle wake_fd) : ep_(std::move(ep)), wake_fd_(std::move(wake_fd)) {}
 
   void add(native_handle_type h, events interest, std::uint64_t token, std::error_code& ec) noexcept override {
-    ctl(EPOLL_CTL_ADD, h, interest, token, ec);
+    if (h < 0) {
+      ec = system_error_code(EBADF);
+      return;
+    }
+    try {
+      if (static_cast<std::size_t>(h) >= regs_.size()) regs_.resize(static_cast<std::size_t>(h) + 1);
+    } catch (...) {
+      ec = std::make_error_code(std::errc::not_enough_memory);
+      return;
+    }
+    registration& r = regs_[static_cast<std::size_t>(h)];
+    if (r.state == kind::always_ready) {
+      ec = system_error_code(EEXIST);
+      return;
+    }
+    ctl(EPOLL_CTL_ADD, h, interest, ec);
+    if (!ec && r.state == kind::watched) {
+      // The kernel took it, so the file we registered under this number was
+      // closed (epoll forgets closed files) and the number now names another.
+      // Refused rather than silently re-targeted: the caller's token still
+      // means the old file.
+      ::epoll_ctl(ep_.get(), EPOLL_CTL_DEL, h, nullptr);
+      ec = make_error_code(errc::stale_registration);
+      return;
+    }
     if (ec == std::errc::operation_not_permitted) {
       // epoll refuses regular files and /dev/null (EPERM); poll() reports
       // them always ready, and so do we.
       ec.clear();
-      try {
-        if (find_always_ready(h) != always_ready_.end()) {
-          ec = system_error_code(EEXIST);
-          return;
-        }
-        always_ready_.push_back({h, interest, token});
-      } catch (...) {
-        ec = std::make_error_code(std::errc::not_enough_memory);
-        return;
-      }
+      r = {kind::always_ready, interest, token};
+      ++always_ready_count_;
+      ++count_;
+      return;
     }
-    if (!ec) ++count_;
+    if (ec) return;
+    r = {kind::watched, interest, token};
+    ++count_;
   }
+
   void modify(native_handle_type h, events interest, std::uint64_t token, std::error_code& ec) noexcept override {
-    if (const auto it = find_always_ready(h); it != always_ready_.end()) {
-      it->interest = interest;
-      it->token = token;
+    registration* r = find(h);
+    if (r == nullptr) {
+      ec = system_error_code(ENOENT);
       return;
     }
-    ctl(EPOLL_CTL_MOD, h, interest, token, ec);
+    if (r->state == kind::watched) {
+      ctl(EPOLL_CTL_MOD, h, interest, ec);
+      if (ec) return;
+    }
+    r->interest = interest;
+    r->token = token;
   }
+
   void remove(native_handle_type h, std::error_code& ec) noexcept override {
-    if (const auto it = find_always_ready(h); it != always_ready_.end()) {
-      always_ready_.erase(it);
-      --count_;
+    registration* r = find(h);
+    if (r == nullptr) {
+      ec = system_error_code(ENOENT);
       return;
     }
-    if (::epoll_ctl(ep_.get(), EPOLL_CTL_DEL, h, nullptr) != 0) {
+    // ENOENT/EBADF: the registered file was closed first, which took it out
+    // of the epoll set already; forgetting it is all that is left to do.
+    if (r->state == kind::watched && ::epoll_ctl(ep_.get(), EPOLL_CTL_DEL, h, nullptr) != 0 && errno != ENOENT &&
+        errno != EBADF) {
       ec = system_error_code(errno);
       return;
     }
+    if (r->state == kind::always_ready) --always_ready_count_;
+    *r = {};
     --count_;
   }
 
@@ -98,8 +130,10 @@ class epoll_poller final : public poller_impl {
     const int max = static_cast<int>(room);
     // Always-ready handles with interest make the wait a non-blocking check.
     std::size_t ready_now = 0;
-    for (const auto& a : always_ready_)
-      if (a.interest != events::none && ready_now < out.size()) out[ready_now++] = poll_event{a.token, a.interest};
+    if (always_ready_count_ != 0)
+      for (const registration& r : regs_)
+        if (r.state == kind::always_ready && r.interest != events::none && ready_now < out.size())
+          out[ready_now++] = poll_event{r.token, r.interest};
     for (;;) {
       const int n = ::epoll_wait(ep_.get(), evs, std::min(max, static_cast<int>(out.size() - ready_now) + 1),
                                  ready_now != 0 ? 0 : timeout_ms(until));
@@ -116,7 +150,8 @@ class epoll_poller final : public poller_impl {
           [[maybe_unused]] const ssize_t r = ::read(wake_fd_.get(), &v, sizeof v);
           continue;
         }
-        out[filled++] = poll_event{evs[i].data.u64, from_epoll(evs[i].events)};
+        const registration& r = regs_[evs[i].data.u64];
+        out[filled++] = poll_event{r.token, with_interest(from_epoll(evs[i].events), r.interest)};
       }
       return filled;
     }
@@ -138,31 +173,34 @@ class epoll_poller final : public poller_impl {
   }
 
  private:
-  void ctl(int op, native_handle_type h, events interest, std::uint64_t token, std::error_code& ec) noexcept {
-    if (token == wake_token) {
-      ec = make_error_code(errc::invalid_argument);
-      return;
-    }
+  enum class kind : unsigned char { unused, watched, always_ready };
+  struct registration {
+    kind state = kind::unused;
+    events interest = events::none;
+    std::uint64_t token = 0;
+  };
+
+  registration* find(native_handle_type h) noexcept {
+    if (h < 0 || static_cast<std::size_t>(h) >= regs_.size()) return nullptr;
+    registration& r = regs_[static_cast<std::size_t>(h)];
+    return r.state == kind::unused ? nullptr : &r;
+  }
+
+  // The event data is the descriptor, so wait() finds the token and the
+  // interest (with_interest() needs it) in regs_.
+  void ctl(int op, native_handle_type h, events interest, std::error_code& ec) noexcept {
     epoll_event ev{};
     ev.events = to_epoll(interest);
-    ev.data.u64 = token;
+    ev.data.u64 = static_cast<std::uint64_t>(h);
     if (::epoll_ctl(ep_.get(), op, h, &ev) != 0) ec = system_error_code(errno);
   }
 
   handle ep_;
-  struct always_ready {
-    native_handle_type h;
-    events interest;
-    std::uint64_t token;
-  };
-  std::vector<always_ready>::iterator find_always_ready(native_handle_type h) noexcept {
-    return std::find_if(always_ready_.begin(), always_ready_.end(), [h](const always_ready& a) { return a.h == h; });
-  }
-
   handle wake_fd_;
   std::size_t count_ = 0;
+  std::size_t always_ready_count_ = 0;
   std::vector<epoll_event> events_;
-  std::vector<always_ready> always_ready_;  // handles epoll cannot watch
+  std::vector<registration> regs_;  // indexed by descriptor
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 // Registration is O(1) through an index map; wait() is O(n) as poll() is.
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -32,11 +33,25 @@ events from_poll(short m) {
   return e;
 }
 
+struct file_id {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  friend bool operator==(const file_id&, const file_id&) = default;
+};
+
+file_id identify(int fd) noexcept {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return {};
+  return {st.st_dev, st.st_ino};
+}
+
 class poll_poller final : public poller_impl {
  public:
   explicit poll_poller(pipe_pair wake) : wake_(std::move(wake)) {
     fds_.push_back(pollfd{wake_.read_end.native(), POLLIN, 0});
     tokens_.push_back(0);
+    ids_.push_back({});
+    interests_.push_back(events::readable);
   }
 
   void add(native_handle_type h, events interest, std::uint64_t token, std::error_code& ec) noexcept override {
@@ -44,14 +59,21 @@ class poll_poller final : public poller_impl {
       ec = system_error_code(EBADF);
       return;
     }
-    if (index_.count(h) != 0) {
-      ec = system_error_code(EEXIST);
+    const file_id id = identify(h);
+    if (const auto it = index_.find(h); it != index_.end()) {
+      // The same number again: a second add() of the same file, or the file
+      // registered under it was closed and the number reused. poll() cannot
+      // tell them apart, the file's identity can (not for anonymous inodes
+      // such as eventfds, which all share one).
+      ec = ids_[it->second] == id ? system_error_code(EEXIST) : make_error_code(errc::stale_registration);
       return;
     }
     try {
       index_.emplace(h, fds_.size());
       fds_.push_back(pollfd{h, to_poll(interest), 0});
       tokens_.push_back(token);
+      ids_.push_back(id);
+      interests_.push_back(interest);
     } catch (...) {
       ec = std::make_error_code(std::errc::not_enough_memory);
     }
@@ -65,6 +87,7 @@ class poll_poller final : public poller_impl {
     }
     fds_[it->second].events = to_poll(interest);
     tokens_[it->second] = token;
+    interests_[it->second] = interest;
   }
 
   void remove(native_handle_type h, std::error_code& ec) noexcept override {
@@ -79,10 +102,14 @@ class poll_poller final : public poller_impl {
     if (i != last) {
       fds_[i] = fds_[last];
       tokens_[i] = tokens_[last];
+      ids_[i] = ids_[last];
+      interests_[i] = interests_[last];
       index_[fds_[i].fd] = i;
     }
     fds_.pop_back();
     tokens_.pop_back();
+    ids_.pop_back();
+    interests_.pop_back();
     index_.erase(h);
   }
 
@@ -106,7 +133,8 @@ class poll_poller final : public poller_impl {
         }
       }
       for (std::size_t i = 1; i < fds_.size() && filled < out.size(); ++i) {
-        if (fds_[i].revents != 0) out[filled++] = poll_event{tokens_[i], from_poll(fds_[i].revents)};
+        if (fds_[i].revents != 0)
+          out[filled++] = poll_event{tokens_[i], with_interest(from_poll(fds_[i].revents), interests_[i])};
       }
       return filled;
     }
@@ -125,6 +153,8 @@ class poll_poller final : public poller_impl {
   pipe_pair wake_;
   std::vector<pollfd> fds_;  // [0] is the wake pipe
   std::vector<std::uint64_t> tokens_;
+  std::vector<file_id> ids_;  // what each descriptor named when it was added
+  std::vector<events> interests_;
   std::unordered_map<int, std::size_t> index_;
 };
 

@@ -9,6 +9,15 @@
 
 namespace pipekit::detail {
 
+// The rule every backend follows: a hang-up or a pending error also reports
+// whichever of readable and writable was asked for, because the next read
+// (end of stream, or the error) or write (EPIPE, or the error) returns at
+// once. So a loop that only reads when readable sees the end of the stream.
+constexpr events with_interest(events got, events interest) noexcept {
+  if (any(got & (events::hangup | events::error))) got = got | (interest & (events::readable | events::writable));
+  return got;
+}
+
 class poller_impl {
  public:
   poller_impl() = default;
