@@ -49,6 +49,11 @@ command make_command(const run_options& o) {
     cmd.env(kv.substr(0, eq), kv.substr(eq + 1));
   }
   if (!o.stdin_file.empty()) cmd.set_stdin(stdio::file(o.stdin_file, file_mode::read));
+#if !defined(_WIN32)
+  // Like timeout(1) and env(1): `3>out 4<in`, --passphrase-fd, a jobserver's
+  // pipe and LISTEN_FDS reach the command.
+  if (!o.close_fds) cmd.keep_inherited_descriptors();
+#endif
   return cmd;
 }
 
@@ -85,6 +90,10 @@ CLI::App* add_run(CLI::App& app, const std::vector<std::string>& after_dashes, i
           },
           ""));
   sub->add_option("--stdin", o->stdin_file, "Read the command's stdin from FILE")->type_name("FILE");
+#if !defined(_WIN32)
+  sub->add_flag("--close-fds", o->close_fds,
+                "Close the descriptors above 2 we inherited instead of passing them to the command");
+#endif
   sub->add_flag("--pty", o->pty, "Run the command on a new pseudo-terminal and relay our stdin/stdout to it");
   // Without "--", the first argument that is not one of ours starts CMD.
   sub->prefix_command();

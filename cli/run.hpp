@@ -18,6 +18,7 @@ struct run_options {
   std::string cwd;
   std::vector<std::string> env;
   std::string stdin_file;
+  bool close_fds = false;  // POSIX: close inherited descriptors above 2 (default: pass them through)
   bool pty = false;
   std::vector<std::string> command;
 };

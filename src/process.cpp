@@ -75,6 +75,10 @@ command& command::pass_handle(native_handle_type h, int child_fd) {
   passed_.emplace_back(h, child_fd);
   return *this;
 }
+command& command::keep_inherited_descriptors(bool on) {
+  keep_inherited_ = on;
+  return *this;
+}
 command& command::group(process_group g) {
   group_ = g;
   return *this;

@@ -399,3 +399,26 @@ TEST(cli, run_in_the_foreground_of_a_terminal_lends_it_to_the_command) {
   EXPECT_EQ(s->code(), 0) << s->to_string() << "; terminal output: " << out;
   EXPECT_EQ(count_of(out, "ping\r\n"), 2u) << out;  // the terminal's echo, then the command's copy
 }
+
+TEST(cli, run_passes_inherited_descriptors_through_like_timeout) {
+  // `pipekit run -- sh -c 'cat <&4 >&3' 3>out 4<in`, from a shell.
+  temp_dir dir;
+  const fs::path in_path = dir.write("in", "through descriptors 4 and 3\n");
+  const fs::path out_path = dir.path() / "out";
+  const std::string line =
+      "'" + cli_path + "' run -- sh -c 'cat <&4 >&3' 3>'" + out_path.string() + "' 4<'" + in_path.string() + "'";
+  const auto r = pipekit::run(pipekit::command{"sh", "-c", line});
+  EXPECT_EQ(exit_code(r), 0) << r.err;
+  EXPECT_EQ(read_file(out_path), "through descriptors 4 and 3\n");
+  // timeout(1), the tool compared with, does the same.
+  std::filesystem::remove(out_path);
+  const auto t = pipekit::run(pipekit::command{
+      "sh", "-c", "timeout 10 sh -c 'cat <&4 >&3' 3>'" + out_path.string() + "' 4<'" + in_path.string() + "'"});
+  EXPECT_EQ(exit_code(t), 0) << t.err;
+  EXPECT_EQ(read_file(out_path), "through descriptors 4 and 3\n");
+  // --close-fds: only 0, 1 and 2 reach the command.
+  const auto closed = pipekit::run(pipekit::command{
+      "sh", "-c", "'" + cli_path + "' run --close-fds -- sh -c 'cat <&4' 4<'" + in_path.string() + "'"});
+  EXPECT_NE(exit_code(closed), 0);
+  EXPECT_NE(closed.err.find("4"), std::string::npos) << closed.err;
+}

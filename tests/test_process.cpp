@@ -687,4 +687,41 @@ TEST(process, spawn_stage_survives_the_error_code_form) {
   EXPECT_STREQ(pipekit::to_string(pipekit::spawn_stage::exec), "exec");
 }
 
+TEST(process, keep_inherited_descriptors_passes_descriptors_that_are_not_close_on_exec) {
+  // A pipe whose read end is inheritable, as a shell's `4<in` would be.
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);  // no O_CLOEXEC on purpose
+  pipekit::handle read_end{fds[0]};
+  {
+    pipekit::handle write_end{fds[1]};
+    ASSERT_EQ(::write(write_end.get(), "through", 7), 7);
+  }
+  const std::string fd = std::to_string(read_end.get());
+  // By default the child gets only its standard streams.
+  const auto closed = pipekit::run(child({"read-fd", fd}));
+  EXPECT_EQ(closed.status.code(), 3) << closed.status.to_string();
+  EXPECT_NE(closed.err.find("Bad file descriptor"), std::string::npos) << closed.err;
+  auto cmd = child({"read-fd", fd});
+  cmd.keep_inherited_descriptors();
+  const auto kept = pipekit::run(cmd);
+  EXPECT_TRUE(kept.status.success()) << kept.status.to_string() << kept.err;
+  EXPECT_EQ(kept.out, "through");
+}
+
+TEST(process, keep_inherited_descriptors_still_leaks_none_of_pipekits_own) {
+  auto cmd = child({"count-fds"});
+  cmd.set_stdin(pipekit::stdio::pipe()).keep_inherited_descriptors();
+  auto plain = child({"count-fds"});
+  plain.set_stdin(pipekit::stdio::pipe());
+  // Our pipes, the poller communicate() uses, ...: all close-on-exec.
+  const auto with = pipekit::run(cmd);
+  const auto without = pipekit::run(plain);
+  int inherited = 0;  // what the test process itself holds without close-on-exec
+  for (int fd = 3; fd < 1024; ++fd) {
+    const int flags = ::fcntl(fd, F_GETFD);
+    if (flags >= 0 && (flags & FD_CLOEXEC) == 0) ++inherited;
+  }
+  EXPECT_EQ(std::stoi(with.out), std::stoi(without.out) + inherited) << with.out << " vs " << without.out;
+}
+
 }  // namespace

@@ -154,6 +154,15 @@ class command {
   // Hands `h` to the child as descriptor number `child_fd` (POSIX); the
   // caller keeps `h`. Descriptors not passed this way are closed in the child.
   command& pass_handle(native_handle_type h, int child_fd);
+  // POSIX: the child also keeps every descriptor of this process that is not
+  // close-on-exec, under its own number, as a plain fork+exec would (what
+  // timeout(1) and env(1) do: `gpg --passphrase-fd 3`, make's jobserver,
+  // systemd's LISTEN_FDS). Off by default: the child gets only its standard
+  // streams and pass_handle()s. Every descriptor pipekit makes is
+  // close-on-exec, so none of pipekit's own leak either way; a descriptor
+  // another thread opens without O_CLOEXEC while this one spawns may. On
+  // Windows spawn() fails with errc::not_supported when this is on.
+  command& keep_inherited_descriptors(bool on = true);
 
   command& group(process_group g);
   // Linux: the child gets SIGKILL when the thread that spawned it exits.
@@ -193,6 +202,7 @@ class command {
   [[nodiscard]] const std::vector<std::pair<native_handle_type, int>>& passed_handles() const noexcept {
     return passed_;
   }
+  [[nodiscard]] bool keeps_inherited_descriptors() const noexcept { return keep_inherited_; }
   [[nodiscard]] process_group group_setting() const noexcept { return group_; }
   [[nodiscard]] bool kills_on_parent_death() const noexcept { return kill_on_parent_death_; }
   [[nodiscard]] terminal_size pty_dimensions() const noexcept { return pty_size_; }
@@ -209,6 +219,7 @@ class command {
   stdio stderr_ = stdio::inherit();
   std::vector<std::pair<native_handle_type, int>> passed_;
   process_group group_ = process_group::new_group;
+  bool keep_inherited_ = false;
   bool kill_on_parent_death_ = false;
   bool foreground_ = false;
   terminal_size pty_size_{};

@@ -93,13 +93,18 @@ __attribute__((no_sanitize("address", "undefined"))) child_failure run_child(con
     if (::dup2(temp[i], plan.moves[i].target) < 0) return {child_stage::dup, errno};
   }
 
-  // Close everything at 3 and above that was not passed on purpose.
-  int next = 3;
-  for (int i = 0; i < plan.kept_count; ++i) {
-    if (plan.kept[i] > next) close_from_to(next, static_cast<unsigned>(plan.kept[i] - 1), plan.max_fd, plan.keep_open);
-    next = plan.kept[i] + 1;
+  // Close everything at 3 and above that was not passed on purpose (unless
+  // inherited descriptors are to stay: exec then closes only close-on-exec
+  // ones, among them our temporaries above).
+  if (plan.close_others) {
+    int next = 3;
+    for (int i = 0; i < plan.kept_count; ++i) {
+      if (plan.kept[i] > next)
+        close_from_to(next, static_cast<unsigned>(plan.kept[i] - 1), plan.max_fd, plan.keep_open);
+      next = plan.kept[i] + 1;
+    }
+    close_from_to(next, ~0U, plan.max_fd, plan.keep_open);
   }
-  close_from_to(next, ~0U, plan.max_fd, plan.keep_open);
 
   if (plan.controlling_tty >= 0) {
     if (::ioctl(plan.controlling_tty, TIOCSCTTY, 0) != 0) return {child_stage::tty, errno};

@@ -27,7 +27,8 @@ struct child_plan {
   int move_count = 0;
   const int* kept = nullptr;  // targets >= 3, sorted ascending; all others >= 3 are closed
   int kept_count = 0;
-  int max_fd = 0;  // descriptors to close when close_range() is missing
+  int max_fd = 0;            // descriptors to close when close_range() is missing
+  bool close_others = true;  // close every descriptor >= 3 but `kept` (else leave them to exec)
   bool new_group = false;
   bool new_session = false;
   int controlling_tty = -1;  // target descriptor to make the controlling terminal

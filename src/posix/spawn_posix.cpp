@@ -296,6 +296,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   plan.kept = kept.data();
   plan.kept_count = static_cast<int>(kept.size());
   plan.max_fd = max_descriptor();
+  plan.close_others = !cmd.keeps_inherited_descriptors();
   plan.new_session = wants_pty || cmd.group_setting() == process_group::new_session;
   plan.new_group = cmd.group_setting() == process_group::new_group;
   plan.controlling_tty = ctty;

@@ -143,6 +143,13 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
     why = {spawn_stage::validate, "empty command"};
     return {};
   }
+  if (cmd.keeps_inherited_descriptors()) {
+    // Windows has no descriptor numbers to keep: a child gets the handles
+    // named in its handle list (pass_handle) and nothing else.
+    ec = make_error_code(errc::not_supported);
+    why = {spawn_stage::validate, "keep_inherited_descriptors() is POSIX only"};
+    return {};
+  }
   const std::string line_utf8 = windows_command_line(argv, ec);
   if (ec) {
     why = {spawn_stage::validate, "an argument contains a NUL character, or argv[0] a double quote"};

@@ -15,6 +15,7 @@
 //                        and N to stderr, all interleaved; exit 0 if the
 //                        input matched the pattern
 //   count-fds            print how many descriptors are open
+//   read-fd N            copy descriptor N to stdout until its end
 //   wait-eof             block until stdin reaches EOF, then print "eof"
 //   tty                  print "tty" if stdin is a terminal and it is the
 //                        controlling terminal, else "notty"
@@ -176,6 +177,17 @@ int main(int argc, char** argv) {
   }
   if (mode == "big-io") return big_io(static_cast<std::size_t>(num(2)));
   if (mode == "count-fds") return count_fds();
+  if (mode == "read-fd") {
+    char buf[4096];
+    const int fd = static_cast<int>(num(2));
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) std::fwrite(buf, 1, static_cast<std::size_t>(n), stdout);
+    if (n < 0) {
+      std::perror("read");
+      return 3;
+    }
+    return 0;
+  }
   if (mode == "wait-eof") {
     char buf[4096];
     while (::read(0, buf, sizeof buf) > 0) {
