@@ -294,6 +294,31 @@ TEST_F(local, too_long_a_path) {
   EXPECT_EQ(ec, std::errc::filename_too_long);
 }
 
+TEST_F(local, every_path_length_the_os_accepts_works_up_to_107_bytes) {
+  // sun_path holds 108 bytes with the terminating NUL; the temporary bind
+  // path pipekit uses is longer than the user's, which must not matter.
+  for (const std::size_t length : {90u, 96u, 100u, 107u}) {
+    const std::string base = dir_.string() + "/";
+    ASSERT_LT(base.size() + 8, length);
+    const std::string name = base + std::string(length - base.size() - 5, 'p') + ".sock";
+    ASSERT_EQ(name.size(), length);
+    std::error_code ec;
+    auto server = pipekit::local_server::listen(name, {}, ec);
+    ASSERT_FALSE(ec) << length << " bytes: " << ec.message();
+    EXPECT_EQ(file_mode(name), 0600u);
+    auto client = pipekit::connect_local(name, pipekit::local_mode::bytes, pipekit::after(5s));
+    auto accepted = server.accept(pipekit::after(5s));
+    client.write_all("x");
+    std::byte b[1];
+    EXPECT_EQ(accepted.read_some(b), 1u);
+  }
+  // One more than the OS accepts is still refused.
+  std::error_code ec;
+  const std::string base = dir_.string() + "/";
+  auto s = pipekit::local_server::listen(base + std::string(108 - base.size(), 'q'), {}, ec);
+  EXPECT_EQ(ec, std::errc::filename_too_long);
+}
+
 TEST_F(local, peer_credentials_are_ours) {
   for (auto mode : {pipekit::local_mode::bytes, pipekit::local_mode::messages}) {
     pipekit::listen_options o;

@@ -302,8 +302,20 @@ local_server local_server::listen(const std::string& name, const listen_options&
       ::rmdir(dir.c_str());
     }
   } remove_temp{dir, temp};
+  // The temporary path is longer than `name`; when it does not fit in
+  // sun_path, the same file is bound through the directory's descriptor
+  // (/proc/self/fd/N/s on Linux), a path whose length does not depend on
+  // where the directory is. So every path the OS accepts for `name` works.
   sockaddr_un temp_addr{};
-  if (!detail::make_address(temp, temp_addr, ec)) return {};
+  handle dir_fd;
+  if (!detail::make_address(temp, temp_addr, ec)) {
+    dir_fd = handle{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    std::error_code short_ec;
+    if (!dir_fd || ::access(("/proc/self/fd/" + std::to_string(dir_fd.get())).c_str(), F_OK) != 0 ||
+        !detail::make_address("/proc/self/fd/" + std::to_string(dir_fd.get()) + "/s", temp_addr, short_ec))
+      return {};  // ec: filename_too_long
+    ec.clear();
+  }
 
   auto p = std::make_unique<impl>();
   p->mode = options.mode;
