@@ -294,6 +294,13 @@ class pty_relay {
 }  // namespace
 
 int run_command(const run_options& o) {
+  // We own every child we will have, so descendants the command orphans
+  // (a daemon's double fork) come to us instead of init, and a timeout can
+  // end them too (kill_own_descendants() below). Where the system has no
+  // such thing, terminate() still reaches the group and the live tree.
+  std::error_code no_subreaper;
+  become_subreaper(no_subreaper);
+
   // Before the spawn, so that no signal is missed: one that arrives early is
   // passed on as soon as the command exists.
   std::vector<int> relayed{SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD};
@@ -344,8 +351,11 @@ int run_command(const run_options& o) {
     const std::size_t n = pl.wait(ready, until);
     if (n == 0 && clock::now() >= until) {
       if (p.try_wait()) continue;  // it ended just in time: report its own status
-      // SIGTERM to the whole group, SIGKILL after --kill-after.
+      // SIGTERM to the whole group and tree, SIGKILL after --kill-after;
+      // then whatever the command orphaned on the way.
       p.terminate(to_milliseconds(o.kill_after));
+      std::error_code ignored;
+      if (!no_subreaper) (void)kill_own_descendants(ignored);
       if (relay) relay->drain();
       if (lease) lease->take_back(true);
       return exit_timed_out;

@@ -11,6 +11,7 @@
 
 #include "pipekit/error.hpp"
 #include "sys/communicate.hpp"
+#include "sys/process_tree.hpp"
 #include "sys/spawn.hpp"
 
 namespace pipekit {
@@ -282,7 +283,10 @@ void process::destroy() noexcept {
   if (pid_ > 0 && !status_ && on_destroy_ == on_destroy::kill) {
     if (!detail::reap(ids(), false, ignored)) {
       // Kill before reaping: while unreaped, the pid (and group id) cannot be reused.
+      detail::process_tree tree;
+      tree.freeze_descendants_of(pid_, true);
       detail::send_signal_to_group(ids(), detail::kill_signal(), ignored);
+      tree.signal(detail::kill_signal());
       detail::reap(ids(), true, ignored);
     }
   }
@@ -425,20 +429,52 @@ exit_status process::terminate(std::chrono::milliseconds grace, std::error_code&
     ec = make_error_code(errc::process_not_running);
     return exit_status{};
   }
+  // Descendants that left the group (setsid(), setpgid()) are found and
+  // stopped first, while the child is alive to be their ancestor (see
+  // sys/process_tree.hpp); then all of them get what the group gets.
+  detail::process_tree tree;
+  tree.freeze_descendants_of(pid_, true);
   std::error_code ignored;  // ESRCH: already gone, which is what we want
   signal_group(detail::terminate_signal(), ignored);
-  // A stopped member (Ctrl-Z, or SIGTTIN in the background) cannot act on
-  // SIGTERM until continued; timeout(1) does the same.
-  if (const int cont = detail::continue_signal(); cont != 0) signal_group(cont, ignored);
+  tree.signal(detail::terminate_signal());
+  // A stopped member (Ctrl-Z, SIGTTIN in the background, or the freeze
+  // above) cannot act on SIGTERM until continued; timeout(1) does the same.
+  if (const int cont = detail::continue_signal(); cont != 0) {
+    signal_group(cont, ignored);
+    tree.signal(cont);
+  }
   const bool exited = detail::wait_exited(ids(), after(grace), ec);
   if (ec) return exit_status{};
   // Whether or not the leader obeyed, sweep the group while the leader is
   // still unreaped (its id cannot be reused yet): members that ignored
-  // SIGTERM would otherwise keep our pipes open.
+  // SIGTERM would otherwise keep our pipes open. Members of the tree may
+  // have forked while they ran: walk again.
+  tree.freeze_descendants_of(pid_, !exited);
   if (pgid_ > 0 || !exited) detail::send_signal_to_group(ids(), detail::kill_signal(), ignored);
+  tree.signal(detail::kill_signal());
   status_ = detail::reap(ids(), true, ec);
   if (status_) reaped();
   return status_.value_or(exit_status{});
+}
+
+void become_subreaper() {
+  std::error_code ec;
+  become_subreaper(ec);
+  detail::throw_if(ec, "become_subreaper");
+}
+void become_subreaper(std::error_code& ec) noexcept {
+  ec.clear();
+  detail::become_subreaper(ec);
+}
+std::size_t kill_own_descendants() {
+  std::error_code ec;
+  const std::size_t n = kill_own_descendants(ec);
+  detail::throw_if(ec, "kill_own_descendants");
+  return n;
+}
+std::size_t kill_own_descendants(std::error_code& ec) noexcept {
+  ec.clear();
+  return detail::kill_own_descendants(ec);
 }
 
 // ---- communicate ------------------------------------------------------------

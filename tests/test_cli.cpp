@@ -422,3 +422,27 @@ TEST(cli, run_passes_inherited_descriptors_through_like_timeout) {
   EXPECT_NE(exit_code(closed), 0);
   EXPECT_NE(closed.err.find("4"), std::string::npos) << closed.err;
 }
+
+TEST(cli, run_timeout_kills_descendants_that_left_the_group_or_were_orphaned) {
+  // `setsid sleep &` leaves the group; `(setsid sleep &)` is also orphaned
+  // at once (its subshell exits). timeout(1) leaves both running.
+  const std::string marker = unique_marker();
+  pipekit::command c{cli_path};
+  c.args({"run", "--timeout", "1", "--kill-after", "1", "--env", marker, "--", "sh", "-c",
+          "setsid sleep 60 & (setsid sleep 61 &); sleep 62"});
+  c.set_stdin(pipekit::stdio::null()).set_stdout(pipekit::stdio::null()).set_stderr(pipekit::stdio::pipe());
+  pipekit::process p = c.spawn();
+  std::vector<int> sleeps;
+  for (const auto until = pipekit::after(900ms); sleeps.size() < 3 && pipekit::clock::now() < until;) {
+    std::this_thread::sleep_for(10ms);
+    sleeps = processes_with(marker);
+    std::erase_if(sleeps,
+                  [](int pid) { return read_file(fs::path("/proc") / std::to_string(pid) / "comm") != "sleep\n"; });
+  }
+  ASSERT_EQ(sleeps.size(), 3u) << "expected three sleeps while the command runs";
+  const std::optional<pipekit::exit_status> s = p.wait_until(pipekit::after(10s));
+  ASSERT_TRUE(s.has_value()) << "pipekit run did not return";
+  EXPECT_EQ(s->code(), 124) << s->to_string() << " " << p.err().read_to_end();
+  for (const int pid : sleeps) EXPECT_TRUE(ended_within(pid, 1s)) << "sleep " << pid << " survived";
+  EXPECT_TRUE(processes_with(marker).empty()) << "a process of the command's tree survived";
+}

@@ -724,4 +724,87 @@ TEST(process, keep_inherited_descriptors_still_leaks_none_of_pipekits_own) {
   EXPECT_EQ(std::stoi(with.out), std::stoi(without.out) + inherited) << with.out << " vs " << without.out;
 }
 
+// The first line the child writes: the pid spawn-escapee prints.
+int first_line_pid(pipekit::process& p) {
+  std::string line;
+  std::byte b[64];
+  while (line.find('\n') == std::string::npos) {
+    const std::size_t n = p.out().read_some(b);
+    if (n == 0) return -1;
+    line.append(reinterpret_cast<const char*>(b), n);
+  }
+  return std::stoi(line);
+}
+
+TEST(process, terminate_kills_a_descendant_that_left_the_group_with_setsid_or_setpgid) {
+  for (const char* how : {"session", "group"}) {
+    auto cmd = child({"spawn-escapee", how});
+    cmd.set_stdout(pipekit::stdio::pipe());
+    auto p = cmd.spawn();
+    const int escapee = first_line_pid(p);
+    ASSERT_GT(escapee, 0) << how;
+    EXPECT_NE(::getpgid(escapee), p.group_id()) << how;  // it did leave
+    (void)p.terminate(2s);
+    EXPECT_TRUE(process_gone(escapee, 2s)) << how << ": the escapee survived terminate()";
+    std::error_code ec;
+    (void)p.out().read_to_end(pipekit::after(5s), ec);  // and no longer holds our pipe
+    EXPECT_FALSE(ec) << how << ": " << ec.message();
+  }
+}
+
+TEST(process, run_timeout_and_destruction_reach_an_escaped_descendant) {
+  std::error_code ec;
+  auto r = pipekit::run(child({"spawn-escapee", "session"}), "", pipekit::after(300ms), 1s, ec);
+  EXPECT_TRUE(ec == std::errc::timed_out) << ec.message();
+  ASSERT_FALSE(r.out.empty());
+  EXPECT_TRUE(process_gone(std::stoi(r.out), 2s));
+  int escapee = -1;
+  {
+    auto cmd = child({"spawn-escapee", "group"});
+    cmd.set_stdout(pipekit::stdio::pipe());
+    auto p = cmd.spawn();
+    escapee = first_line_pid(p);
+    ASSERT_GT(escapee, 0);
+  }  // on_destroy::kill
+  EXPECT_TRUE(process_gone(escapee, 2s));
+}
+
+TEST(process, an_orphaned_daemon_is_out_of_terminates_reach_but_not_of_a_subreapers) {
+  // What terminate() cannot do, documented in process.hpp, and what
+  // become_subreaper() + kill_own_descendants() add. In a child process:
+  // the subreaper setting is process-wide and permanent.
+  const pid_t tester = ::fork();
+  ASSERT_GE(tester, 0);
+  if (tester == 0) {
+    int result = 0;
+    {
+      auto cmd = child({"spawn-escapee", "daemon"});
+      cmd.set_stdout(pipekit::stdio::pipe());
+      auto p = cmd.spawn();
+      const int orphan = first_line_pid(p);
+      (void)p.terminate(1s);
+      if (orphan <= 0 || process_gone(orphan, 300ms)) result |= 1;  // expected to survive
+      ::kill(orphan, SIGKILL);
+    }
+    pipekit::become_subreaper();
+    {
+      auto cmd = child({"spawn-escapee", "daemon"});
+      cmd.set_stdout(pipekit::stdio::pipe());
+      auto p = cmd.spawn();
+      const int orphan = first_line_pid(p);
+      (void)p.terminate(1s);
+      if (orphan <= 0 || ::getpgid(orphan) < 0) result |= 2;  // alive, and now our child
+      if (pipekit::kill_own_descendants() < 1) result |= 4;
+      if (!process_gone(orphan, 2s)) result |= 8;
+      if (zombie_children() != 0) result |= 16;
+    }
+    ::_exit(result);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(tester, &status, 0), tester);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "bits: 1 terminate() reached the orphan (update the docs), 2 orphan not "
+                                       "adopted, 4 nothing killed, 8 orphan survived, 16 zombies left";
+}
+
 }  // namespace

@@ -361,6 +361,20 @@ class process {
   // to the group — also when the process ended within the grace period, so
   // grandchildren that ignored SIGTERM do not survive. Waits and returns the
   // status.
+  //
+  // Who is reached:
+  // - POSIX: the child's process group (it leads one by default).
+  // - Linux, in addition: every descendant of the child that left the group
+  //   (setsid(), setpgid()) while its chain of parents up to the child is
+  //   alive: the tree is walked through /proc and each member stopped
+  //   before its children are read, so none forks past the walk, and held
+  //   by a pidfd, so no recycled pid is signalled. A descendant whose parent
+  //   already exited (a daemon's double fork) has been re-parented to init
+  //   and is out of reach, unless this process called become_subreaper():
+  //   then it is this process's child, and kill_own_descendants() ends it.
+  // - Windows: the job object, which holds every descendant whatever it did.
+  // The same reach applies to the kill of on_destroy::kill and to run()'s
+  // timeout.
   exit_status terminate(std::chrono::milliseconds grace = std::chrono::seconds(5));
   exit_status terminate(std::chrono::milliseconds grace, std::error_code& ec) noexcept;
 
@@ -405,6 +419,23 @@ class spawn_error : public std::system_error {
   std::string program_;
   spawn_failure why_;
 };
+
+// Linux: makes this process a child subreaper (PR_SET_CHILD_SUBREAPER): a
+// descendant whose parent exits is re-parented to this process instead of
+// init, so it stays within reach of kill_own_descendants(). Process-wide and
+// permanent; pipekit never does it by itself (the pipekit command does, as
+// it owns every child it has). errc::not_supported elsewhere.
+void become_subreaper();
+void become_subreaper(std::error_code& ec) noexcept;
+
+// Linux: SIGKILL to every descendant of this process (found and stopped as
+// terminate() finds them), then reaps those that are its own children.
+// Returns how many were killed. For a supervisor that owns all its children
+// (with become_subreaper()), once its process objects are done: a child a
+// process object still owns dies too, and that object's wait() then fails.
+// errc::not_supported elsewhere.
+std::size_t kill_own_descendants();
+std::size_t kill_own_descendants(std::error_code& ec) noexcept;
 
 struct run_result {
   std::string out;

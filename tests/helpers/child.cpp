@@ -22,11 +22,16 @@
 //   ignore-term MS       ignore SIGTERM, then sleep MS milliseconds
 //   spawn-grandchild     start a grandchild (pipekit_child sleep 60000) that
 //                        inherits stdout, print its pid, then sleep
+//   spawn-escapee HOW    like spawn-grandchild, but the grandchild leaves the
+//                        process group first: HOW is "session" (setsid),
+//                        "group" (setpgid) or "daemon" (double fork + setsid:
+//                        its parent exits, so it is orphaned)
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -213,6 +218,23 @@ int main(int argc, char** argv) {
     }
     std::printf("%d\n", static_cast<int>(pid));
     std::fflush(stdout);
+    std::this_thread::sleep_for(std::chrono::seconds(60));
+    return 0;
+  }
+  if (mode == "spawn-escapee") {
+    const std::string how = argc > 2 ? argv[2] : "";
+    if (how != "session" && how != "group" && how != "daemon") return 64;
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      if (how == "daemon" && ::fork() != 0) ::_exit(0);  // the middle process exits at once
+      if (how == "group") ::setpgid(0, 0);
+      else ::setsid();
+      std::printf("%d\n", static_cast<int>(::getpid()));
+      std::fflush(stdout);
+      ::execl(argv[0], argv[0], "sleep", "60000", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    if (how == "daemon") ::waitpid(pid, nullptr, 0);
     std::this_thread::sleep_for(std::chrono::seconds(60));
     return 0;
   }
