@@ -104,6 +104,7 @@ process command::spawn() const {
     const std::string& program = argv_.empty() ? std::string() : argv_.front();
     std::string what = "cannot run '" + program + "'";
     if (why.stage != "exec") what += " (" + why.stage + (why.detail.empty() ? "" : " '" + why.detail + "'") + ")";
+    else if (!why.detail.empty()) what += ": " + why.detail;  // e.g. "interpreter '/usr/bin/foo' not found"
     throw spawn_error(ec, program, why.stage, what);
   }
   return p;
@@ -332,26 +333,46 @@ exit_status process::terminate(std::chrono::milliseconds grace) {
 }
 
 exit_status process::terminate(std::chrono::milliseconds grace, std::error_code& ec) noexcept {
+  return terminate(terminate_options{.signal = 0, .grace = grace}, ec).status;
+}
+
+terminate_result process::terminate(const terminate_options& options) {
+  std::error_code ec;
+  const terminate_result r = terminate(options, ec);
+  detail::throw_if(ec, "terminate");
+  return r;
+}
+
+terminate_result process::terminate(const terminate_options& options, std::error_code& ec) noexcept {
   ec.clear();
-  if (status_) return *status_;
+  if (status_) return {*status_, false};
   if (pid_ <= 0) {
     ec = make_error_code(errc::process_not_running);
-    return exit_status::exited(-1);
+    return {exit_status::exited(-1), false};
   }
-  std::error_code ignored;  // ESRCH: already gone, which is what we want
-  signal_group(detail::terminate_signal(), ignored);
+  const int sig = options.signal != 0 ? options.signal : detail::terminate_signal();
+  std::error_code sent;
+  signal_group(sig, sent);
+  // ESRCH: already gone, which is what we want. A signal that cannot be
+  // sent at all is the caller's mistake.
+  if (sent == std::errc::invalid_argument || sent == errc::not_supported) {
+    ec = sent;
+    return {exit_status::exited(-1), false};
+  }
+  std::error_code ignored;
   // A stopped member (Ctrl-Z, or SIGTTIN in the background) cannot act on
-  // SIGTERM until continued; timeout(1) does the same.
-  if (const int cont = detail::continue_signal(); cont != 0) signal_group(cont, ignored);
-  const bool exited = detail::wait_exited(ids(), after(grace), ec);
-  if (ec) return exit_status::exited(-1);
+  // the signal until continued; timeout(1) does the same.
+  if (const int cont = detail::continue_signal(); cont != 0 && sig != detail::kill_signal())
+    signal_group(cont, ignored);
+  const bool exited = detail::wait_exited(ids(), after(options.grace), ec);
+  if (ec) return {exit_status::exited(-1), false};
   // Whether or not the leader obeyed, sweep the group while the leader is
   // still unreaped (its id cannot be reused yet): members that ignored
-  // SIGTERM would otherwise keep our pipes open.
+  // the signal would otherwise keep our pipes open.
   if (pgid_ > 0 || !exited) detail::send_signal_to_group(ids(), detail::kill_signal(), ignored);
   status_ = detail::reap(ids(), true, ec);
   if (status_) reaped();
-  return status_.value_or(exit_status::exited(-1));
+  return {status_.value_or(exit_status::exited(-1)), !exited};
 }
 
 // ---- communicate ------------------------------------------------------------

@@ -13,7 +13,7 @@ namespace pipekit::detail {
 // Why a spawn failed, for spawn_error's message.
 struct spawn_failure {
   std::string stage;   // "exec", "chdir", "open", "pty", ...
-  std::string detail;  // e.g. the path that could not be opened
+  std::string detail;  // e.g. the path that could not be opened; exec: "interpreter 'X' not found"
 };
 
 // Starts `cmd`. On failure returns an invalid process, sets ec and fills `why`.
