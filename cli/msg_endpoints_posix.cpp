@@ -43,6 +43,11 @@ const char* const msg_endpoint_footer =
 
 // POSIX streams have no text mode.
 void set_binary_stdout() {}
+void set_binary_stdin() {}
+
+bool msg_endpoint_authenticates(const std::string& endpoint) {
+  return endpoint.starts_with("unix:") || endpoint.starts_with("unix-listen:");
+}
 
 namespace {
 
@@ -53,14 +58,16 @@ channel open_fifo_endpoint(const msg_options& o, const std::string& path, msg_di
   if (path.empty()) msg_usage_error("fifo: needs a PATH (fifo:PATH)");
   const fifo_options options{.mode = 0600, .create_if_missing = true};
   const deadline until = msg_deadline(o);
+  const channel_options co = msg_channel_options(o);
   try {
     if (d == msg_direction::send)
-      return channel(nullptr, std::make_unique<handle_stream>(open_fifo_writer(path, until, options)));
-    return channel(std::make_unique<handle_stream>(open_fifo_reader(path, until, options)), nullptr);
+      return channel(nullptr, std::make_unique<handle_stream>(open_fifo_writer(path, until, options)), co);
+    return channel(std::make_unique<handle_stream>(open_fifo_reader(path, until, options)), nullptr, co);
   } catch (const std::system_error& e) {
     if (e.code() != errc::timed_out) throw;  // refused: the message names the path and the reason
-    throw std::system_error(e.code(), fmt::format("no {} opened {} within {} s",
-                                                  d == msg_direction::send ? "reader" : "writer", path, *o.timeout));
+    throw std::system_error(
+        e.code(), fmt::format("no {} opened {} within {}", d == msg_direction::send ? "reader" : "writer", path,
+                              describe_seconds(*o.timeout)));
   }
 }
 
@@ -75,7 +82,7 @@ channel open_msg_endpoint(const msg_options& o, msg_direction d) {
     // Without --timeout a missing server is an error at once (like socat);
     // with it, pipekit waits for the server to appear.
     local_connection c = connect_local(path, local_mode::bytes, until);
-    channel ch(handle_stream(c.release_handle()));
+    channel ch(handle_stream(c.release_handle()), msg_channel_options(o));
     if (o.authkey) authenticate_client(ch, key(), until);
     return ch;
   }
@@ -84,7 +91,7 @@ channel open_msg_endpoint(const msg_options& o, msg_direction d) {
     local_server server = local_server::listen(path);
     local_connection c = server.accept(until);
     server.close();  // one peer; the socket file goes away
-    channel ch(handle_stream(c.release_handle()));
+    channel ch(handle_stream(c.release_handle()), msg_channel_options(o));
     if (o.authkey) authenticate_server(ch, key(), until);
     return ch;
   }
@@ -99,7 +106,7 @@ channel open_msg_endpoint(const msg_options& o, msg_direction d) {
       used = 0;
     }
     if (used == 0 || used != number.size() || fd < 0) msg_usage_error(fmt::format("bad descriptor in '{}'", e));
-    return channel::from_inherited_fd(fd);
+    return channel::from_inherited_fd(fd, msg_channel_options(o));
   }
   if (e.starts_with("fifo:")) return open_fifo_endpoint(o, std::string(e.substr(5)), d);
   msg_usage_error(fmt::format("unknown endpoint '{}' (expected unix:PATH, unix-listen:PATH, fd:N or fifo:PATH)", e));

@@ -30,6 +30,11 @@ const char* const msg_endpoint_footer =
     "Client does; a wrong key on either side fails with exit status 1.";
 
 void set_binary_stdout() { ::_setmode(::_fileno(stdout), _O_BINARY); }
+void set_binary_stdin() { ::_setmode(::_fileno(stdin), _O_BINARY); }
+
+bool msg_endpoint_authenticates(const std::string& endpoint) {
+  return endpoint.starts_with("pipe:") || endpoint.starts_with("pipe-listen:");
+}
 
 channel open_msg_endpoint(const msg_options& o, msg_direction) {
   const std::string_view e = o.endpoint;
@@ -37,7 +42,7 @@ channel open_msg_endpoint(const msg_options& o, msg_direction) {
   const auto key = [&] { return as_key(*o.authkey); };
   if (e.starts_with("pipe:")) {
     local_connection c = connect_local(std::string(e.substr(5)), local_mode::bytes, until);
-    channel ch(handle_stream(c.release_handle()));
+    channel ch(handle_stream(c.release_handle()), msg_channel_options(o));
     if (o.authkey) authenticate_client(ch, key(), until);
     return ch;
   }
@@ -45,7 +50,7 @@ channel open_msg_endpoint(const msg_options& o, msg_direction) {
     local_server server = local_server::listen(std::string(e.substr(12)));
     local_connection c = server.accept(until);
     server.close();  // one peer
-    channel ch(handle_stream(c.release_handle()));
+    channel ch(handle_stream(c.release_handle()), msg_channel_options(o));
     if (o.authkey) authenticate_server(ch, key(), until);
     return ch;
   }
@@ -60,7 +65,8 @@ channel open_msg_endpoint(const msg_options& o, msg_direction) {
       used = 0;
     }
     if (used == 0 || used != number.size() || value == 0) msg_usage_error(fmt::format("bad handle in '{}'", e));
-    return channel::from_inherited_fd(reinterpret_cast<native_handle_type>(static_cast<std::uintptr_t>(value)));
+    return channel::from_inherited_fd(reinterpret_cast<native_handle_type>(static_cast<std::uintptr_t>(value)),
+                                      msg_channel_options(o));
   }
   msg_usage_error(fmt::format("unknown endpoint '{}' (expected pipe:NAME, pipe-listen:NAME or handle:N)", e));
 }
