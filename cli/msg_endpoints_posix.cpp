@@ -51,6 +51,17 @@ bool msg_endpoint_authenticates(const std::string& endpoint) {
 
 namespace {
 
+// The one peer; a timeout says where nobody came, and how long we waited.
+local_connection accept_one(local_server& server, const std::string& where, const msg_options& o) {
+  try {
+    return server.accept(msg_deadline(o));
+  } catch (const std::system_error& e) {
+    if (e.code() != errc::timed_out) throw;
+    throw std::system_error(e.code(),
+                            fmt::format("no client connected to {} within {}", where, describe_seconds(*o.timeout)));
+  }
+}
+
 // fifo:PATH: the write end to send, the read end to receive.
 channel open_fifo_endpoint(const msg_options& o, const std::string& path, msg_direction d) {
   if (o.authkey)
@@ -89,7 +100,7 @@ channel open_msg_endpoint(const msg_options& o, msg_direction d) {
   if (e.starts_with("unix-listen:")) {
     const std::string path(e.substr(12));
     local_server server = local_server::listen(path);
-    local_connection c = server.accept(until);
+    local_connection c = accept_one(server, path, o);
     server.close();  // one peer; the socket file goes away
     channel ch(handle_stream(c.release_handle()), msg_channel_options(o));
     if (o.authkey) authenticate_server(ch, key(), until);

@@ -15,9 +15,11 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "msg_endpoint.hpp"
 #include "pipekit/auth.hpp"
+#include "pipekit/error.hpp"
 #include "pipekit/local.hpp"
 
 namespace pipekit::cli {
@@ -36,6 +38,21 @@ bool msg_endpoint_authenticates(const std::string& endpoint) {
   return endpoint.starts_with("pipe:") || endpoint.starts_with("pipe-listen:");
 }
 
+namespace {
+
+// The one peer; a timeout says where nobody came, and how long we waited.
+local_connection accept_one(local_server& server, const std::string& where, const msg_options& o) {
+  try {
+    return server.accept(msg_deadline(o));
+  } catch (const std::system_error& e) {
+    if (e.code() != errc::timed_out) throw;
+    throw std::system_error(e.code(),
+                            fmt::format("no client connected to {} within {}", where, describe_seconds(*o.timeout)));
+  }
+}
+
+}  // namespace
+
 channel open_msg_endpoint(const msg_options& o, msg_direction) {
   const std::string_view e = o.endpoint;
   const deadline until = msg_deadline(o);
@@ -48,7 +65,7 @@ channel open_msg_endpoint(const msg_options& o, msg_direction) {
   }
   if (e.starts_with("pipe-listen:")) {
     local_server server = local_server::listen(std::string(e.substr(12)));
-    local_connection c = server.accept(until);
+    local_connection c = accept_one(server, std::string(e.substr(12)), o);
     server.close();  // one peer
     channel ch(handle_stream(c.release_handle()), msg_channel_options(o));
     if (o.authkey) authenticate_server(ch, key(), until);

@@ -535,6 +535,7 @@ TEST(cli_msg, no_server_or_no_client_within_the_timeout_exits_124_for_unix_endpo
   EXPECT_TRUE(has(s.err, "timed out")) << s.err;
   const finished r = run_cli({"msg", "recv", "unix-listen:" + dir.socket(), "--timeout", "0.3"});
   EXPECT_EQ(r.code, 124) << r.err;
+  EXPECT_TRUE(has(r.err, "no client connected to " + dir.socket() + " within 0.3 s")) << r.err;
   EXPECT_LT(pipekit::clock::now() - start, test_time);
 }
 
