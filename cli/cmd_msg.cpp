@@ -230,12 +230,14 @@ CLI::App* add_msg(CLI::App& app, int& status) {
               "say which one it was and how many went through before it (exit status 1).");
 
   auto sa = std::make_shared<msg_arguments>();
-  CLI::App* send = msg->add_subcommand("send", "Send each line of stdin (without its newline) as one message");
+  CLI::App* send = msg->add_subcommand(
+      "send", "Send each line of stdin (without its newline) as one message (-0, --netstring: other records)");
   add_common(send, sa, msg_direction::send);
   send->callback([sa, &status] { status = send_records(resolve(*sa)); });
 
   auto ra = std::make_shared<msg_arguments>();
-  CLI::App* recv = msg->add_subcommand("recv", "Write each message received to stdout, followed by a newline");
+  CLI::App* recv = msg->add_subcommand(
+      "recv", "Write each message received to stdout, followed by a newline (-0: a NUL; --netstring: as netstrings)");
   add_common(recv, ra, msg_direction::recv);
   add_count_option(recv, "--count", ra->o.count, 1, "Stop after N messages (default: until the peer closes)");
   recv->callback([ra, &status] { status = recv_messages(resolve(*ra)); });

@@ -38,7 +38,8 @@ const char* const msg_endpoint_footer =
     "With --authkey, unix-listen: challenges the peer as multiprocessing's Listener does and unix: answers as its\n"
     "Client does; a wrong key on either side fails with exit status 1.\n"
     "fifo: creates a missing FIFO (mode 600, left in place) and refuses a symbolic link, anything but a FIFO and\n"
-    "another user's FIFO; it waits for the other end as long as it takes, or --timeout S (then exit status 124);\n"
+    "another user's FIFO; it waits for the other end as long as it takes, or --timeout DURATION (then exit status "
+    "124);\n"
     "recv's wait ends once a writer has sent something or closed. No --authkey: a FIFO is one-way.";
 
 // POSIX streams have no text mode.
