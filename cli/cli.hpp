@@ -22,6 +22,7 @@ inline constexpr int exit_usage = 2;  // bad options or arguments
 // `pipekit run`, like timeout(1) and env(1):
 inline constexpr int exit_run_failed = 125;      // pipekit itself failed (bad option, --cwd, --stdin)
 inline constexpr int exit_timed_out = 124;       // --timeout expired; the command's tree was terminated
+inline constexpr int exit_killed = 137;          // --timeout expired and SIGKILL was needed (128 + 9)
 inline constexpr int exit_cannot_execute = 126;  // found but not executable
 inline constexpr int exit_not_found = 127;       // no such program
 
@@ -34,6 +35,10 @@ CLI::App* add_tour(CLI::App& app, int& status);
 CLI::App* add_msg(CLI::App& app, int& status);
 // `pipekit fifo create|read|write PATH` (POSIX).
 CLI::App* add_fifo(CLI::App& app, int& status);
+
+// POSIX: puts /dev/null (close-on-exec) on each of descriptors 0, 1 and 2
+// that is closed, before anything else is opened (cli/common/stdio_posix.cpp).
+void reserve_standard_descriptors() noexcept;
 
 // "64 KiB", "1 MiB", "4096 bytes": exact binary units when they divide evenly.
 std::string format_bytes(std::uint64_t bytes);

@@ -3,12 +3,16 @@
 // and timeouts instead of the endless block of `cat < fifo`.
 //
 //   pipekit fifo create PATH [--mode OCTAL]
-//   pipekit fifo read PATH [--timeout S] [--keep-open]   FIFO to stdout
-//   pipekit fifo write PATH [--timeout S]                stdin to the FIFO, one atomic write per line
+//   pipekit fifo read PATH [--timeout DURATION] [--keep-open]   FIFO to stdout
+//   pipekit fifo write PATH [--timeout DURATION] [--stream]     stdin to the FIFO, one atomic write per line
+//
+// read and write create a missing PATH first (owner only, left in place),
+// as `pipekit msg ... fifo:PATH` does.
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
@@ -19,6 +23,7 @@
 #include <system_error>
 
 #include "cli.hpp"
+#include "common/options.hpp"
 #include "pipekit/error.hpp"
 #include "pipekit/fifo.hpp"
 #include "pipekit/pipe.hpp"
@@ -30,17 +35,23 @@ namespace {
 struct fifo_cli_options {
   std::string path;
   std::string mode = "600";
-  std::optional<double> timeout;
+  std::optional<seconds_d> timeout;
   bool keep_open = false;
   bool allow_other_owner = false;
+  bool stream = false;
 };
 
+fifo_options open_options(const fifo_cli_options& o) {
+  return fifo_options{.mode = 0600, .create_if_missing = true, .allow_other_owner = o.allow_other_owner};
+}
+
 deadline timeout_deadline(const fifo_cli_options& o) {
-  return o.timeout ? after(std::chrono::duration<double>(*o.timeout)) : no_deadline;
+  if (!o.timeout) return no_deadline;
+  return o.timeout->count() >= 1e9 ? no_deadline : after(*o.timeout);
 }
 
 int timed_out(const fifo_cli_options& o, const char* peer) {
-  fmt::print(stderr, "pipekit: no {} opened {} within {} s\n", peer, o.path, *o.timeout);
+  fmt::print(stderr, "pipekit: no {} opened {} within {}\n", peer, o.path, describe_seconds(*o.timeout));
   return exit_timed_out;
 }
 
@@ -59,7 +70,7 @@ void create_path(const fifo_cli_options& o) {
 
 void write_stdout(std::span<const std::byte> data) {
   if (std::fwrite(data.data(), 1, data.size(), stdout) != data.size() || std::fflush(stdout) != 0)
-    throw std::system_error(std::make_error_code(std::errc::io_error), "writing stdout");
+    throw std::system_error(std::make_error_code(std::errc::io_error), "cannot write stdout");
 }
 
 // Copies `s` to stdout until its end; the first read waits until `first`.
@@ -69,14 +80,14 @@ int copy_out(stream& s, deadline first, const fifo_cli_options& o) {
     std::error_code ec;
     const std::size_t n = waited ? s.read_some(buf, ec) : s.read_some(buf, first, ec);
     if (ec == errc::timed_out) return timed_out(o, "writer");
-    if (ec) throw std::system_error(ec, "reading " + o.path);
+    if (ec) throw std::system_error(ec, "cannot read FIFO " + o.path);
     if (n == 0) return 0;
     write_stdout(std::span(buf).first(n));
   }
 }
 
 int read_fifo(const fifo_cli_options& o) {
-  const fifo_options options{.allow_other_owner = o.allow_other_owner};
+  const fifo_options options = open_options(o);
   const deadline until = timeout_deadline(o);
   if (o.keep_open) {
     // Stays open across writers: ends only when killed.
@@ -93,36 +104,62 @@ int read_fifo(const fifo_cli_options& o) {
   return copy_out(r, no_deadline, o);
 }
 
-int write_fifo(const fifo_cli_options& o) {
-  const fifo_options options{.allow_other_owner = o.allow_other_owner};
-  handle_stream w;
-  try {
-    w = open_fifo_writer(o.path, timeout_deadline(o), options);
-  } catch (const std::system_error& e) {
-    if (e.code() == errc::timed_out) return timed_out(o, "reader");
-    throw;
+[[noreturn]] void write_failed(const fifo_cli_options& o, const std::error_code& ec, const std::string& what) {
+  throw std::system_error(ec, fmt::format("cannot write {} to FIFO {}", what, o.path));
+}
+
+// --stream: the bytes as they come, in writes of any size.
+int copy_in(handle_stream& w, const fifo_cli_options& o) {
+  std::array<char, 64 * 1024> buf{};
+  std::uint64_t done = 0;
+  for (std::size_t n; (n = std::fread(buf.data(), 1, buf.size(), stdin)) > 0; done += n) {
+    std::error_code ec;
+    w.write_all(std::as_bytes(std::span(buf).first(n)), ec);
+    if (ec) write_failed(o, ec, fmt::format("stdin after {} bytes", done));
   }
+  if (std::ferror(stdin) != 0) throw std::system_error(errno, std::generic_category(), "cannot read stdin");
+  return 0;
+}
+
+// Lines: each in one atomic write. A line longer than PIPE_BUF cannot be;
+// it is written all the same, in several writes (so another writer's lines
+// may land inside it), and the warning names it: nothing is dropped.
+int copy_lines(handle_stream& w, const fifo_cli_options& o) {
   std::ios::sync_with_stdio(false);
   std::string line;
   for (std::uint64_t number = 1; std::getline(std::cin, line); ++number) {
     if (!std::cin.eof()) line.push_back('\n');
-    if (line.size() > pipe_atomic_write_size())
-      throw std::system_error(make_error_code(errc::message_too_large),
-                              fmt::format("line {} is {} bytes, more than PIPE_BUF ({} bytes) can carry in one "
-                                          "atomic write; neither it nor anything after it was written",
-                                          number, line.size(), pipe_atomic_write_size()));
-    write_record(w, line, true);
+    const bool atomic = line.size() <= pipe_atomic_write_size();
+    if (!atomic)
+      fmt::print(stderr,
+                 "pipekit: warning: line {} is {} bytes, more than PIPE_BUF ({} bytes) can carry in one atomic "
+                 "write: written in several writes, which other writers' data may interleave\n",
+                 number, line.size(), pipe_atomic_write_size());
+    std::error_code ec;
+    (void)write_record(w, std::as_bytes(std::span(line)), atomic, ec);
+    if (ec) write_failed(o, ec, fmt::format("line {}", number));
   }
-  if (std::cin.bad()) throw std::system_error(std::make_error_code(std::errc::io_error), "reading stdin");
+  if (std::cin.bad()) throw std::system_error(std::make_error_code(std::errc::io_error), "cannot read stdin");
   return 0;
+}
+
+int write_fifo(const fifo_cli_options& o) {
+  handle_stream w;
+  try {
+    w = open_fifo_writer(o.path, timeout_deadline(o), open_options(o));
+  } catch (const std::system_error& e) {
+    if (e.code() == errc::timed_out) return timed_out(o, "reader");
+    throw;
+  }
+  return o.stream ? copy_in(w, o) : copy_lines(w, o);
 }
 
 void add_path(CLI::App* sub, const std::shared_ptr<fifo_cli_options>& o) {
   sub->add_option("PATH", o->path, "The FIFO")->required();
 }
 
-void add_open_options(CLI::App* sub, const std::shared_ptr<fifo_cli_options>& o, const char* timeout_help) {
-  sub->add_option("--timeout", o->timeout, timeout_help)->type_name("S")->check(CLI::NonNegativeNumber);
+void add_open_options(CLI::App* sub, const std::shared_ptr<fifo_cli_options>& o, const std::string& timeout_help) {
+  add_duration_option(sub, "--timeout", o->timeout, timeout_help);
   sub->add_flag("--allow-other-owner", o->allow_other_owner, "Open a FIFO another user owns too");
 }
 
@@ -132,8 +169,9 @@ CLI::App* add_fifo(CLI::App& app, int& status) {
   CLI::App* fifo = app.add_subcommand("fifo", "Create, read or write a FIFO (named pipe)");
   fifo->require_subcommand(1);
   fifo->footer(
-      "read and write refuse a symbolic link, anything but a FIFO, and a FIFO of another user (unless\n"
-      "--allow-other-owner). Exit status 124: no peer opened the FIFO within --timeout.");
+      "read and write create a missing FIFO (mode 600, left in place), and refuse a symbolic link, anything\n"
+      "but a FIFO, and a FIFO of another user (unless --allow-other-owner). Exit status 124: no peer opened\n"
+      "the FIFO within --timeout. DURATION: seconds (1.5) or 500ms, 2s, 1m, 1h, 1d.");
 
   auto co = std::make_shared<fifo_cli_options>();
   CLI::App* create_cmd = fifo->add_subcommand("create", "Create a FIFO with exactly --mode (the umask does not apply)");
@@ -148,7 +186,7 @@ CLI::App* add_fifo(CLI::App& app, int& status) {
   CLI::App* read_cmd = fifo->add_subcommand("read", "Copy what writers send to the FIFO to stdout");
   add_path(read_cmd, ro);
   add_open_options(read_cmd, ro,
-                   "Give up (exit 124) if no writer has written or come and gone within S seconds (with "
+                   "Give up (exit 124) if no writer has written or come and gone within DURATION (with "
                    "--keep-open: until the first data)");
   read_cmd->add_flag("--keep-open", ro->keep_open,
                      "Stay open while writers come and go (never ends by itself: stop it with a signal)");
@@ -156,9 +194,13 @@ CLI::App* add_fifo(CLI::App& app, int& status) {
 
   auto wo = std::make_shared<fifo_cli_options>();
   CLI::App* write_cmd = fifo->add_subcommand(
-      "write", "Copy stdin to the FIFO, one atomic write per line; a line longer than PIPE_BUF is an error");
+      "write",
+      "Copy stdin to the FIFO, one atomic write per line (a line longer than PIPE_BUF is written in parts, with "
+      "a warning)");
   add_path(write_cmd, wo);
-  add_open_options(write_cmd, wo, "Give up (exit 124) if no reader opens the FIFO within S seconds");
+  add_open_options(write_cmd, wo, "Give up (exit 124) if no reader opens the FIFO within DURATION");
+  write_cmd->add_flag("--stream", wo->stream,
+                      "Copy stdin as plain bytes, in writes of any size (binary data; no atomic lines)");
   write_cmd->callback([wo, &status] { status = write_fifo(*wo); });
   return fifo;
 }

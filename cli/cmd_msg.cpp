@@ -1,15 +1,18 @@
-// pipekit msg send|recv ENDPOINT: lines in, messages out, and back — in the
-// framing of Python's multiprocessing.connection, optionally authenticated
-// with its HMAC challenge (--authkey). The endpoints are per platform (see
-// msg_endpoint.hpp); a --timeout that passes while connecting, accepting or
-// opening exits with status 124.
+// pipekit msg send|recv ENDPOINT: records in, messages out, and back — in
+// the framing of Python's multiprocessing.connection, optionally
+// authenticated with its HMAC challenge (--authkey, --authkey-file or
+// PIPEKIT_AUTHKEY). A record is a line by default, a NUL-terminated string
+// with -0, a netstring with --netstring (common/records.hpp). The endpoints
+// are per platform (see msg_endpoint.hpp); a --timeout that passes while
+// connecting, accepting or opening exits with status 124.
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <iostream>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +20,8 @@
 #include <system_error>
 
 #include "cli.hpp"
+#include "common/options.hpp"
+#include "common/records.hpp"
 #include "msg_endpoint.hpp"
 #include "pipekit/channel.hpp"
 #include "pipekit/error.hpp"
@@ -24,6 +29,66 @@
 namespace pipekit::cli {
 
 namespace {
+
+constexpr const char* authkey_variable = "PIPEKIT_AUTHKEY";
+
+// What the parser fills in, before the key is looked up.
+struct msg_arguments {
+  msg_options o;
+  std::optional<std::string> authkey;
+  std::string authkey_file;
+  bool null = false;
+  bool netstring = false;
+};
+
+std::uint64_t max_size(const msg_options& o) { return o.max_size.value_or(default_max_message_size); }
+
+std::string max_size_text(const msg_options& o) {
+  return o.max_size ? fmt::format("--max-size ({})", format_bytes(*o.max_size))
+                    : fmt::format("--max-size (default {})", format_bytes(default_max_message_size));
+}
+
+// "lines 1 to 3 were sent before it", "line 1 was ...", "no line was ...":
+// what went through before record `n`.
+std::string before(std::uint64_t n, const char* noun, const char* done) {
+  if (n <= 1) return fmt::format("no {} was {} before it", noun, done);
+  if (n == 2) return fmt::format("{} 1 was {} before it", noun, done);
+  return fmt::format("{}s 1 to {} were {} before it", noun, n - 1, done);
+}
+
+// The whole file, less one trailing newline ("\n" or "\r\n"), as an editor
+// or `echo secret > key` leaves it.
+std::string read_key_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr)
+    throw CLI::ValidationError("--authkey-file",
+                               fmt::format("cannot read '{}': {}", path, std::generic_category().message(errno)));
+  std::string key;
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) key.append(buf, n);
+  const bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  if (failed) throw CLI::ValidationError("--authkey-file", fmt::format("cannot read '{}'", path));
+  if (key.ends_with('\n')) key.pop_back();
+  if (key.ends_with('\r')) key.pop_back();
+  if (key.empty()) throw CLI::ValidationError("--authkey-file", fmt::format("'{}' holds no key", path));
+  return key;
+}
+
+msg_options resolve(const msg_arguments& a) {
+  msg_options o = a.o;
+  if (a.null) o.framing = record_framing::nul;
+  if (a.netstring) o.framing = record_framing::netstring;
+  if (!a.authkey_file.empty()) {
+    o.authkey = read_key_file(a.authkey_file);
+  } else if (a.authkey) {
+    o.authkey = a.authkey;
+  } else if (const char* env = std::getenv(authkey_variable);
+             env != nullptr && *env != '\0' && msg_endpoint_authenticates(o.endpoint)) {
+    o.authkey = env;
+  }
+  return o;
+}
 
 // Opens the endpoint; nullopt (said on stderr) when --timeout passed first.
 std::optional<channel> open_or_time_out(const msg_options& o, msg_direction d) {
@@ -36,16 +101,47 @@ std::optional<channel> open_or_time_out(const msg_options& o, msg_direction d) {
   }
 }
 
-int send_lines(const msg_options& o) {
+int send_records(const msg_options& o) {
   std::optional<channel> opened = open_or_time_out(o, msg_direction::send);
   if (!opened) return exit_timed_out;
   channel& ch = *opened;
-  std::ios::sync_with_stdio(false);
-  std::string line;
-  while (std::getline(std::cin, line)) ch.send(line);
-  if (std::cin.bad()) throw std::system_error(std::make_error_code(std::errc::io_error), "reading stdin");
-  return 0;
+  if (o.framing != record_framing::lines) set_binary_stdin();
+  const char* noun = record_noun(o.framing);
+  record_reader in(stdin, o.framing, max_size(o));
+  std::string record;
+  for (std::uint64_t n = 1;; ++n) {
+    switch (in.next(record)) {
+      case record_reader::result::end: return 0;
+      case record_reader::result::record: break;
+      case record_reader::result::too_large:
+        if (o.framing == record_framing::netstring)
+          fmt::print(stderr,
+                     "pipekit: {} {} announces {} bytes, more than {}: it and the rest of stdin were not sent; {}\n",
+                     noun, n, in.announced_size(), max_size_text(o), before(n, noun, "sent"));
+        else
+          fmt::print(stderr, "pipekit: {} {} is longer than {}: it and the rest of stdin were not sent; {}\n", noun, n,
+                     max_size_text(o), before(n, noun, "sent"));
+        return exit_failure;
+      case record_reader::result::malformed:
+        fmt::print(stderr,
+                   "pipekit: {} {} is not a netstring (LEN:PAYLOAD,): {}; it and the rest of stdin were not sent; {}\n",
+                   noun, n, in.detail(), before(n, noun, "sent"));
+        return exit_failure;
+      case record_reader::result::io_error:
+        fmt::print(stderr, "pipekit: cannot read stdin at {} {}: {}; {}\n", noun, n,
+                   std::generic_category().message(errno), before(n, noun, "sent"));
+        return exit_failure;
+    }
+    std::error_code ec;
+    ch.send(record, no_deadline, ec);
+    if (ec) {
+      fmt::print(stderr, "pipekit: cannot send {} {}: {}\n", noun, n, ec.message());
+      return exit_failure;
+    }
+  }
 }
+
+bool write_stdout(std::string_view data) { return std::fwrite(data.data(), 1, data.size(), stdout) == data.size(); }
 
 int recv_messages(const msg_options& o) {
   std::optional<channel> opened = open_or_time_out(o, msg_direction::recv);
@@ -53,39 +149,71 @@ int recv_messages(const msg_options& o) {
   set_binary_stdout();
   channel& ch = *opened;
   std::string m;
-  std::uint64_t got = 0;
-  while (o.count == 0 || got < o.count) {
-    if (!ch.recv(m)) {
-      if (o.count != 0)
-        throw std::system_error(make_error_code(errc::end_of_file),
-                                fmt::format("the peer closed after {} of {} messages", got, o.count));
-      break;
+  const char suffix = record_suffix(o.framing);
+  for (std::uint64_t n = 1; !o.count || n <= *o.count; ++n) {
+    std::error_code ec;
+    if (!ch.recv(m, no_deadline, ec)) {
+      if (ec == errc::message_too_large)
+        fmt::print(stderr, "pipekit: message {} is larger than {}; {}\n", n, max_size_text(o),
+                   before(n, "message", "written"));
+      else if (ec)
+        fmt::print(stderr, "pipekit: cannot receive message {}: {}; {}\n", n, ec.message(),
+                   before(n, "message", "written"));
+      else if (o.count) fmt::print(stderr, "pipekit: the peer closed after {} of {} messages\n", n - 1, *o.count);
+      return ec || o.count ? exit_failure : 0;
     }
-    ++got;
-    m.push_back('\n');
-    if (std::fwrite(m.data(), 1, m.size(), stdout) != m.size() || std::fflush(stdout) != 0)
-      throw std::system_error(std::make_error_code(std::errc::io_error), "writing stdout");
+    if (o.framing == record_framing::nul && m.find('\0') != std::string::npos) {
+      fmt::print(stderr, "pipekit: message {} contains a NUL byte, which -0 cannot separate (use --netstring); {}\n", n,
+                 before(n, "message", "written"));
+      return exit_failure;
+    }
+    if (!write_stdout(record_prefix(m.size(), o.framing)) || !write_stdout(m) || std::fputc(suffix, stdout) == EOF ||
+        std::fflush(stdout) != 0) {
+      fmt::print(stderr, "pipekit: cannot write message {} to stdout: {}\n", n, std::generic_category().message(errno));
+      return exit_failure;
+    }
   }
   return 0;
 }
 
-void add_common(CLI::App* sub, const std::shared_ptr<msg_options>& o) {
-  sub->add_option("ENDPOINT", o->endpoint, msg_endpoint_list)->required();
-  sub->add_option("--authkey", o->authkey,
-                  "Authenticate with multiprocessing's HMAC challenge and this key (connect and listen endpoints)")
-      ->type_name("KEY");
-  sub->add_option("--timeout", o->timeout,
-                  "Give up connecting, accepting or opening, and the handshake, after S seconds (exit status 124); "
-                  "a client waits that long for the server to appear")
-      ->type_name("S")
-      ->check(CLI::NonNegativeNumber);
+void add_common(CLI::App* sub, const std::shared_ptr<msg_arguments>& a, msg_direction d) {
+  sub->add_option("ENDPOINT", a->o.endpoint, msg_endpoint_list)->required();
+  CLI::Option* key = sub->add_option("--authkey", a->authkey,
+                                     "Authenticate with multiprocessing's HMAC challenge and this key (connect and "
+                                     "listen endpoints). Visible to other users in ps: prefer --authkey-file or "
+                                     "PIPEKIT_AUTHKEY")
+                         ->type_name("KEY");
+  sub->add_option("--authkey-file", a->authkey_file, "The key is this file's content, less one trailing newline")
+      ->type_name("FILE")
+      ->excludes(key);
+  add_duration_option(sub, "--timeout", a->o.timeout,
+                      "Give up connecting, accepting or opening, and the handshake, after DURATION (exit status "
+                      "124); a client waits that long for the server to appear");
+  add_size_option(sub, "--max-size", a->o.max_size,
+                  fmt::format("The largest message, in bytes (default {}; 64K, 16M and 1G also work); the same "
+                              "limit for send and recv",
+                              format_bytes(default_max_message_size)));
+  const bool in = d == msg_direction::send;
+  CLI::Option* null = sub->add_flag("-0,--null", a->null,
+                                    in ? "Stdin holds NUL-terminated records instead of lines (as xargs -0)"
+                                       : "End each message with a NUL byte instead of a newline (as find -print0)");
+  sub->add_flag("--netstring", a->netstring,
+                in ? "Stdin holds netstrings (LEN:PAYLOAD,): any bytes, newlines and NULs included"
+                   : "Write each message as a netstring, LEN:PAYLOAD, (length-prefixed: nothing is ambiguous)")
+      ->excludes(null);
 }
 
 }  // namespace
 
 deadline msg_deadline(const msg_options& o) {
   if (!o.timeout) return no_deadline;
-  return after(std::chrono::duration<double>(*o.timeout));
+  return o.timeout->count() >= 1e9 ? no_deadline : after(*o.timeout);
+}
+
+channel_options msg_channel_options(const msg_options& o) {
+  channel_options c;
+  c.max_message_size = max_size(o);
+  return c;
 }
 
 void msg_usage_error(const std::string& what) { throw CLI::ValidationError("ENDPOINT", what); }
@@ -93,18 +221,26 @@ void msg_usage_error(const std::string& what) { throw CLI::ValidationError("ENDP
 CLI::App* add_msg(CLI::App& app, int& status) {
   CLI::App* msg = app.add_subcommand("msg", "Send or receive messages (Python multiprocessing.connection framing)");
   msg->require_subcommand(1);
-  msg->footer(msg_endpoint_footer);
+  msg->footer(std::string(msg_endpoint_footer) +
+              "\n\nRecords: a line by default (a message holding a newline then reads as two lines: use -0 or\n"
+              "--netstring), a NUL-terminated string with -0, a netstring (\"5:hello,\") with --netstring.\n"
+              "Keys: --authkey KEY, --authkey-file FILE, or the PIPEKIT_AUTHKEY environment variable, which\n"
+              "the endpoints that authenticate use when it is set and not empty (the others ignore it).\n"
+              "A message larger than --max-size stops send before any of it goes out and stops recv; both\n"
+              "say which one it was and how many went through before it (exit status 1).");
 
-  auto so = std::make_shared<msg_options>();
-  CLI::App* send = msg->add_subcommand("send", "Send each line of stdin (without its newline) as one message");
-  add_common(send, so);
-  send->callback([so, &status] { status = send_lines(*so); });
+  auto sa = std::make_shared<msg_arguments>();
+  CLI::App* send = msg->add_subcommand(
+      "send", "Send each line of stdin (without its newline) as one message (-0, --netstring: other records)");
+  add_common(send, sa, msg_direction::send);
+  send->callback([sa, &status] { status = send_records(resolve(*sa)); });
 
-  auto ro = std::make_shared<msg_options>();
-  CLI::App* recv = msg->add_subcommand("recv", "Write each message received to stdout, followed by a newline");
-  add_common(recv, ro);
-  recv->add_option("--count", ro->count, "Stop after N messages (default: until the peer closes)")->type_name("N");
-  recv->callback([ro, &status] { status = recv_messages(*ro); });
+  auto ra = std::make_shared<msg_arguments>();
+  CLI::App* recv = msg->add_subcommand(
+      "recv", "Write each message received to stdout, followed by a newline (-0: a NUL; --netstring: as netstrings)");
+  add_common(recv, ra, msg_direction::recv);
+  add_count_option(recv, "--count", ra->o.count, 1, "Stop after N messages (default: until the peer closes)");
+  recv->callback([ra, &status] { status = recv_messages(resolve(*ra)); });
   return msg;
 }
 

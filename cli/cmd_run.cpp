@@ -5,40 +5,39 @@
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
+#include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cli.hpp"
+#include "common/options.hpp"
+#include "common/signals.hpp"
 #include "run.hpp"
 
 namespace pipekit::cli {
 
 namespace {
 
-// Seconds on the command line: a non-negative decimal number, e.g. "2.5".
-const CLI::Validator seconds_check(
-    [](const std::string& text) {
-      char* end = nullptr;
-      const double v = std::strtod(text.c_str(), &end);
-      if (text.empty() || end != text.c_str() + text.size() || !(v >= 0) || std::isinf(v))
-        return "expected seconds (a number >= 0, such as 2.5), got '" + text + "'";
-      return std::string();
-    },
-    "");
+constexpr double forever_seconds = 1e9;
+
+// What the parser fills in; run_options gets the defaults for what is unset.
+struct run_arguments {
+  std::optional<seconds_d> timeout;
+  std::optional<seconds_d> kill_after;
+  std::optional<int> signal;
+};
 
 }  // namespace
 
-constexpr double forever_seconds = 1e9;
-
-deadline deadline_after(double seconds) {
-  if (seconds <= 0 || seconds >= forever_seconds) return no_deadline;
-  return after(std::chrono::duration<double>(seconds));
+deadline deadline_after(seconds_d d) {
+  if (d.count() <= 0 || d.count() >= forever_seconds) return no_deadline;
+  return after(d);
 }
 
-std::chrono::milliseconds to_milliseconds(double seconds) {
-  return std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(std::min(seconds, forever_seconds) * 1000.0)));
+std::chrono::milliseconds to_milliseconds(seconds_d d) {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(std::min(d.count(), forever_seconds) * 1000.0)));
 }
 
 command make_command(const run_options& o) {
@@ -54,32 +53,68 @@ command make_command(const run_options& o) {
   // pipe and LISTEN_FDS reach the command.
   if (!o.close_fds) cmd.keep_inherited_descriptors();
 #endif
+  if (o.foreground) cmd.group(process_group::inherit);
   return cmd;
 }
-
-// Why a command could not start, in a shell's terms.
 
 int spawn_failure_status(const spawn_error& e) {
   if (e.stage() != spawn_stage::exec) return exit_run_failed;  // chdir, open (--stdin), pty, ...
   return e.code() == std::errc::no_such_file_or_directory ? exit_not_found : exit_cannot_execute;
 }
 
+int time_out(process& p, const run_options& o) {
+  const auto say = [&](int sig) {
+    if (o.verbose)
+      fmt::print(stderr, "pipekit: sending signal {} to command '{}'\n", signal_short_name(sig), o.command.front());
+  };
+  say(o.signal);
+  std::error_code ec;
+  const terminate_result r = p.terminate(
+      terminate_options{.signal = o.signal, .grace = to_milliseconds(o.kill_after), .descendants = !o.foreground}, ec);
+  if (ec) {
+    fmt::print(stderr, "pipekit: cannot end the command: {}\n", ec.message());
+    return exit_run_failed;
+  }
+  // Said once it is done: the library sends SIGKILL the moment the grace
+  // period is over, and that moment is only known here afterwards.
+  if (r.killed) say(signal_kill);
+  // timeout(1) exits 137 when SIGKILL ended the command (after the grace,
+  // or as its -s KILL); Windows keeps no signal in the status, hence the
+  // check of what was sent.
+  if (r.killed || r.status.signal() == signal_kill || o.signal == signal_kill) return exit_killed;
+  return o.preserve_status ? r.status.shell_code() : exit_timed_out;
+}
+
 CLI::App* add_run(CLI::App& app, const std::vector<std::string>& after_dashes, int& status) {
   auto o = std::make_shared<run_options>();
+  auto given = std::make_shared<run_arguments>();
   CLI::App* sub = app.add_subcommand("run", "Run a command; exit with its status (124 on timeout, like timeout(1))");
   sub->footer(
       "CMD and its arguments follow the options, best after \"--\":\n"
       "  pipekit run --timeout 2.5 --env LANG=C -- make -j8\n\n"
-      "Exit status: the command's, or 128+N if signal N ended it; 124 when --timeout expired (the command's\n"
-      "whole process group was terminated); 125 when pipekit failed; 126 when CMD cannot be executed;\n"
-      "127 when CMD was not found. SIGINT, SIGTERM, SIGHUP and SIGQUIT are passed on to the command's group.");
-  sub->add_option("--timeout", o->timeout, "Terminate the command and everything it started after S seconds")
-      ->type_name("S")
-      ->check(seconds_check);
-  sub->add_option("--kill-after", o->kill_after, "On timeout, SIGKILL this many seconds after SIGTERM")
-      ->type_name("S")
-      ->capture_default_str()
-      ->check(seconds_check);
+      "DURATION: a number of seconds (1.5), or with a suffix: 500ms, 2s, 1m, 1h, 1d. --timeout 0: none.\n"
+      "On timeout, SIG (default TERM) goes to the command's whole process group (with --foreground to the\n"
+      "command alone), then SIGKILL after --kill-after (0: at once; unlike timeout(1), pipekit always ends\n"
+      "the command). SIG: a name (TERM, SIGINT, hup) or a number"
+#if defined(_WIN32)
+      "; on Windows only TERM and KILL, which both end the\ncommand's job at once"
+#endif
+      ".\n\n"
+      "Exit status: the command's, or 128+N if signal N ended it; 124 when --timeout expired; 137 when\n"
+      "SIGKILL had to end it after --kill-after (or -s KILL did); with --preserve-status the command's\n"
+      "status even on timeout; 125 when pipekit failed or was used wrongly (bad option, --cwd, --stdin);\n"
+      "126 when CMD cannot be executed; 127 when CMD (or its #! interpreter) was not found. An executable\n"
+      "file without #! runs with /bin/sh. SIGINT, SIGTERM, SIGHUP and SIGQUIT are passed on to the command.");
+  add_duration_option(sub, "--timeout", given->timeout,
+                      "Send SIG to the command and everything it started after DURATION");
+  add_duration_option(sub, "-k,--kill-after", given->kill_after,
+                      "On timeout, SIGKILL this long after SIG (default 5s)");
+  add_signal_option(sub, "-s,--signal", given->signal, "The signal to send on timeout (default TERM)");
+  sub->add_flag("--preserve-status", o->preserve_status, "On timeout, exit with the command's status instead of 124");
+  sub->add_flag("--foreground", o->foreground,
+                "Keep the command in pipekit's process group (it reads the terminal and gets its signals "
+                "directly); on timeout only the command is ended, not what it started");
+  sub->add_flag("-v,--verbose", o->verbose, "Say on stderr when a signal is sent on timeout");
   sub->add_option("--cwd", o->cwd, "Run in directory DIR")->type_name("DIR");
   sub->add_option("--env", o->env, "Set an environment variable (repeatable)")
       ->type_name("K=V")
@@ -97,7 +132,13 @@ CLI::App* add_run(CLI::App& app, const std::vector<std::string>& after_dashes, i
   sub->add_flag("--pty", o->pty, "Run the command on a new pseudo-terminal and relay our stdin/stdout to it");
   // Without "--", the first argument that is not one of ours starts CMD.
   sub->prefix_command();
-  sub->callback([o, sub, &after_dashes, &status] {
+  sub->callback([o, given, sub, &after_dashes, &status] {
+    if (given->timeout) o->timeout = *given->timeout;
+    if (given->kill_after) o->kill_after = *given->kill_after;
+    if (given->signal) o->signal = *given->signal;
+    if (o->foreground && o->pty)
+      throw CLI::ValidationError("--foreground",
+                                 "does not go with --pty (--pty gives the command a terminal of its own)");
     o->command = sub->remaining();
     if (!o->command.empty() && o->command.front().starts_with('-')) throw CLI::ExtrasError({o->command.front()});
     if (!o->command.empty() && !after_dashes.empty()) o->command.emplace_back("--");  // `run ls -- x`: ls gets "--"

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include "common/numbers.hpp"
+#include "common/records.hpp"
 #include "pipekit/channel.hpp"
 #include "pipekit/deadline.hpp"
 
@@ -18,23 +20,34 @@ enum class msg_direction { send, recv };
 
 struct msg_options {
   std::string endpoint;
-  std::optional<std::string> authkey;
-  std::optional<double> timeout;
-  std::uint64_t count = 0;  // recv: 0 means until end of stream
+  std::optional<std::string> authkey;  // the key, from --authkey, --authkey-file or PIPEKIT_AUTHKEY
+  std::optional<seconds_d> timeout;
+  std::optional<std::uint64_t> count;     // recv: stop after this many
+  std::optional<std::uint64_t> max_size;  // both: the largest message (default: the library's)
+  record_framing framing = record_framing::lines;
 };
 
 deadline msg_deadline(const msg_options& o);
+// The channel options every endpoint uses (--max-size).
+channel_options msg_channel_options(const msg_options& o);
 
 // A usage error about ENDPOINT (exit status 2).
 [[noreturn]] void msg_usage_error(const std::string& what);
+
+// Whether the endpoint does multiprocessing's HMAC challenge with a key
+// (PIPEKIT_AUTHKEY applies only to these; --authkey elsewhere is an error).
+bool msg_endpoint_authenticates(const std::string& endpoint);
 
 // A channel to the peer the endpoint names, authenticated when a key is
 // given. Throws std::system_error (errc::timed_out when --timeout passed).
 channel open_msg_endpoint(const msg_options& o, msg_direction d);
 
 // Makes stdout write bytes as they are: recv's output is each payload and
-// "\n", never "\r\n" (Windows' text mode would add the "\r").
+// "\n", never "\r\n" (Windows' text mode would add the "\r"). The same for
+// stdin, for -0 and --netstring input (a line keeps text mode on Windows,
+// so "\r\n" ends one).
 void set_binary_stdout();
+void set_binary_stdin();
 
 // Help texts: the endpoint list for ENDPOINT, and the footer of `msg`.
 extern const char* const msg_endpoint_list;

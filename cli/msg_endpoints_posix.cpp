@@ -38,13 +38,30 @@ const char* const msg_endpoint_footer =
     "With --authkey, unix-listen: challenges the peer as multiprocessing's Listener does and unix: answers as its\n"
     "Client does; a wrong key on either side fails with exit status 1.\n"
     "fifo: creates a missing FIFO (mode 600, left in place) and refuses a symbolic link, anything but a FIFO and\n"
-    "another user's FIFO; it waits for the other end as long as it takes, or --timeout S (then exit status 124);\n"
+    "another user's FIFO; it waits for the other end as long as it takes, or --timeout DURATION (then exit status "
+    "124);\n"
     "recv's wait ends once a writer has sent something or closed. No --authkey: a FIFO is one-way.";
 
 // POSIX streams have no text mode.
 void set_binary_stdout() {}
+void set_binary_stdin() {}
+
+bool msg_endpoint_authenticates(const std::string& endpoint) {
+  return endpoint.starts_with("unix:") || endpoint.starts_with("unix-listen:");
+}
 
 namespace {
+
+// The one peer; a timeout says where nobody came, and how long we waited.
+local_connection accept_one(local_server& server, const std::string& where, const msg_options& o) {
+  try {
+    return server.accept(msg_deadline(o));
+  } catch (const std::system_error& e) {
+    if (e.code() != errc::timed_out) throw;
+    throw std::system_error(e.code(),
+                            fmt::format("no client connected to {} within {}", where, describe_seconds(*o.timeout)));
+  }
+}
 
 // fifo:PATH: the write end to send, the read end to receive.
 channel open_fifo_endpoint(const msg_options& o, const std::string& path, msg_direction d) {
@@ -53,14 +70,16 @@ channel open_fifo_endpoint(const msg_options& o, const std::string& path, msg_di
   if (path.empty()) msg_usage_error("fifo: needs a PATH (fifo:PATH)");
   const fifo_options options{.mode = 0600, .create_if_missing = true};
   const deadline until = msg_deadline(o);
+  const channel_options co = msg_channel_options(o);
   try {
     if (d == msg_direction::send)
-      return channel(nullptr, std::make_unique<handle_stream>(open_fifo_writer(path, until, options)));
-    return channel(std::make_unique<handle_stream>(open_fifo_reader(path, until, options)), nullptr);
+      return channel(nullptr, std::make_unique<handle_stream>(open_fifo_writer(path, until, options)), co);
+    return channel(std::make_unique<handle_stream>(open_fifo_reader(path, until, options)), nullptr, co);
   } catch (const std::system_error& e) {
     if (e.code() != errc::timed_out) throw;  // refused: the message names the path and the reason
-    throw std::system_error(e.code(), fmt::format("no {} opened {} within {} s",
-                                                  d == msg_direction::send ? "reader" : "writer", path, *o.timeout));
+    throw std::system_error(
+        e.code(), fmt::format("no {} opened {} within {}", d == msg_direction::send ? "reader" : "writer", path,
+                              describe_seconds(*o.timeout)));
   }
 }
 
@@ -75,16 +94,16 @@ channel open_msg_endpoint(const msg_options& o, msg_direction d) {
     // Without --timeout a missing server is an error at once (like socat);
     // with it, pipekit waits for the server to appear.
     local_connection c = connect_local(path, local_mode::bytes, until);
-    channel ch(handle_stream(c.release_handle()));
+    channel ch(handle_stream(c.release_handle()), msg_channel_options(o));
     if (o.authkey) authenticate_client(ch, key(), until);
     return ch;
   }
   if (e.starts_with("unix-listen:")) {
     const std::string path(e.substr(12));
     local_server server = local_server::listen(path);
-    local_connection c = server.accept(until);
+    local_connection c = accept_one(server, path, o);
     server.close();  // one peer; the socket file goes away
-    channel ch(handle_stream(c.release_handle()));
+    channel ch(handle_stream(c.release_handle()), msg_channel_options(o));
     if (o.authkey) authenticate_server(ch, key(), until);
     return ch;
   }
@@ -99,7 +118,7 @@ channel open_msg_endpoint(const msg_options& o, msg_direction d) {
       used = 0;
     }
     if (used == 0 || used != number.size() || fd < 0) msg_usage_error(fmt::format("bad descriptor in '{}'", e));
-    return channel::from_inherited_fd(fd);
+    return channel::from_inherited_fd(fd, msg_channel_options(o));
   }
   if (e.starts_with("fifo:")) return open_fifo_endpoint(o, std::string(e.substr(5)), d);
   msg_usage_error(fmt::format("unknown endpoint '{}' (expected unix:PATH, unix-listen:PATH, fd:N or fifo:PATH)", e));

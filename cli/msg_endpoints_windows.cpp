@@ -15,9 +15,11 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "msg_endpoint.hpp"
 #include "pipekit/auth.hpp"
+#include "pipekit/error.hpp"
 #include "pipekit/local.hpp"
 
 namespace pipekit::cli {
@@ -30,6 +32,26 @@ const char* const msg_endpoint_footer =
     "Client does; a wrong key on either side fails with exit status 1.";
 
 void set_binary_stdout() { ::_setmode(::_fileno(stdout), _O_BINARY); }
+void set_binary_stdin() { ::_setmode(::_fileno(stdin), _O_BINARY); }
+
+bool msg_endpoint_authenticates(const std::string& endpoint) {
+  return endpoint.starts_with("pipe:") || endpoint.starts_with("pipe-listen:");
+}
+
+namespace {
+
+// The one peer; a timeout says where nobody came, and how long we waited.
+local_connection accept_one(local_server& server, const std::string& where, const msg_options& o) {
+  try {
+    return server.accept(msg_deadline(o));
+  } catch (const std::system_error& e) {
+    if (e.code() != errc::timed_out) throw;
+    throw std::system_error(e.code(),
+                            fmt::format("no client connected to {} within {}", where, describe_seconds(*o.timeout)));
+  }
+}
+
+}  // namespace
 
 channel open_msg_endpoint(const msg_options& o, msg_direction) {
   const std::string_view e = o.endpoint;
@@ -37,15 +59,15 @@ channel open_msg_endpoint(const msg_options& o, msg_direction) {
   const auto key = [&] { return as_key(*o.authkey); };
   if (e.starts_with("pipe:")) {
     local_connection c = connect_local(std::string(e.substr(5)), local_mode::bytes, until);
-    channel ch(handle_stream(c.release_handle()));
+    channel ch(handle_stream(c.release_handle()), msg_channel_options(o));
     if (o.authkey) authenticate_client(ch, key(), until);
     return ch;
   }
   if (e.starts_with("pipe-listen:")) {
     local_server server = local_server::listen(std::string(e.substr(12)));
-    local_connection c = server.accept(until);
+    local_connection c = accept_one(server, std::string(e.substr(12)), o);
     server.close();  // one peer
-    channel ch(handle_stream(c.release_handle()));
+    channel ch(handle_stream(c.release_handle()), msg_channel_options(o));
     if (o.authkey) authenticate_server(ch, key(), until);
     return ch;
   }
@@ -60,7 +82,8 @@ channel open_msg_endpoint(const msg_options& o, msg_direction) {
       used = 0;
     }
     if (used == 0 || used != number.size() || value == 0) msg_usage_error(fmt::format("bad handle in '{}'", e));
-    return channel::from_inherited_fd(reinterpret_cast<native_handle_type>(static_cast<std::uintptr_t>(value)));
+    return channel::from_inherited_fd(reinterpret_cast<native_handle_type>(static_cast<std::uintptr_t>(value)),
+                                      msg_channel_options(o));
   }
   msg_usage_error(fmt::format("unknown endpoint '{}' (expected pipe:NAME, pipe-listen:NAME or handle:N)", e));
 }

@@ -4,17 +4,23 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "common/numbers.hpp"
 #include "pipekit/deadline.hpp"
 #include "pipekit/process.hpp"
 
 namespace pipekit::cli {
 
 struct run_options {
-  double timeout = 0;     // seconds; 0: no timeout
-  double kill_after = 5;  // seconds between SIGTERM and SIGKILL on timeout
+  seconds_d timeout{0};          // 0: no timeout
+  seconds_d kill_after{5};       // between the signal and SIGKILL on timeout
+  int signal = 15;               // sent on timeout (SIGTERM)
+  bool preserve_status = false;  // on timeout, exit with the command's status
+  bool foreground = false;       // the command stays in our process group; only it is timed out
+  bool verbose = false;          // say on stderr which signal is sent
   std::string cwd;
   std::vector<std::string> env;
   std::string stdin_file;
@@ -23,16 +29,23 @@ struct run_options {
   std::vector<std::string> command;
 };
 
-// Longer than this is "never" (and keeps the conversions below in range).
-// The deadline `seconds` from now; 0 or huge: none.
-deadline deadline_after(double seconds);
-std::chrono::milliseconds to_milliseconds(double seconds);
+// The deadline `d` from now; 0 or more than about 31 years: none.
+deadline deadline_after(seconds_d d);
+std::chrono::milliseconds to_milliseconds(seconds_d d);
 
-// The command with --cwd, --env and --stdin applied (--pty is the runner's).
+// The command with --cwd, --env, --stdin and --foreground applied (--pty is
+// the runner's).
 command make_command(const run_options& o);
 
 // Why a command could not start, in a shell's terms (125, 126, 127).
 int spawn_failure_status(const spawn_error& e);
+
+// Ends the command after its timeout passed, timeout(1)'s way: --signal to
+// its group (to it alone with --foreground), SIGKILL after --kill-after,
+// with --verbose's messages. Returns the status `pipekit run` exits with:
+// 137 if SIGKILL was needed (or --signal KILL ended it), else the command's
+// own status with --preserve-status, else 124.
+int time_out(process& p, const run_options& o);
 
 // Runs it; returns the exit status `pipekit run` reports.
 int run_command(const run_options& o);

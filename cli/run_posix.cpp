@@ -1,6 +1,7 @@
 // pipekit run on POSIX: runs one command with our standard streams, and exits with its
 // status the way a shell reports it (the code, or 128 + the signal), with
-// timeout(1)'s --timeout and --kill-after on top:
+// timeout(1)'s options on top (--timeout, -k, -s, --preserve-status,
+// --foreground, --verbose):
 //
 //   pipekit run --timeout 2.5 -- make -j8
 //
@@ -11,9 +12,11 @@
 // With --pty the command runs on a new pseudo-terminal and we copy between it
 // and our stdin/stdout, like script(1).
 //
-// Exit status: the command's; 124 when the timeout expired; 125 when pipekit
-// itself failed (bad option, --cwd or --stdin unusable); 126 when the program
-// is not executable; 127 when it does not exist.
+// Exit status: the command's; 124 when the timeout expired (137 when SIGKILL
+// was needed); 125 when pipekit itself failed (bad option, --cwd or --stdin
+// unusable); 126 when the program is not executable; 127 when it does not
+// exist. With --foreground the command stays in our process group (as
+// timeout(1)'s --foreground), so only it is signalled.
 #include <fmt/core.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -309,7 +312,7 @@ int run_command(const run_options& o) {
   std::optional<terminal_lease> lease;
   std::optional<raw_mode> raw;
   if (o.pty) raw.emplace();
-  else lease.emplace();
+  else if (!o.foreground) lease.emplace();  // --foreground: the command shares our group, and so the terminal
 
   process p;
   try {
@@ -351,14 +354,15 @@ int run_command(const run_options& o) {
     const std::size_t n = pl.wait(ready, until);
     if (n == 0 && clock::now() >= until) {
       if (p.try_wait()) continue;  // it ended just in time: report its own status
-      // SIGTERM to the whole group and tree, SIGKILL after --kill-after;
-      // then whatever the command orphaned on the way.
-      p.terminate(to_milliseconds(o.kill_after));
+      // --signal to the whole group and tree, SIGKILL after --kill-after;
+      // then whatever the command orphaned on the way (not with
+      // --foreground: then only the command is ended, as by timeout(1)).
+      const int status = time_out(p, o);
       std::error_code ignored;
-      if (!no_subreaper) (void)kill_own_descendants(ignored);
+      if (!no_subreaper && !o.foreground) (void)kill_own_descendants(ignored);
       if (relay) relay->drain();
       if (lease) lease->take_back(true);
-      return exit_timed_out;
+      return status;
     }
     for (const poll_event& ev : std::span(ready).first(n)) {
       if (ev.token == tok_stdin) {

@@ -1,5 +1,9 @@
 // pipekit run on Windows: the command runs in its own job (pipekit's
-// default), so a timeout or Ctrl-C ends everything it started.
+// default), so a timeout or Ctrl-C ends everything it started. With
+// --foreground it runs without a job of its own, and a timeout ends it alone.
+// There are no signals to choose from: -s takes TERM and KILL, and both end
+// the job at once (TerminateJobObject), so --kill-after never comes into
+// play and a timeout exits 124 (-s KILL: 137, as on POSIX).
 //
 // A child in a new process group does not get Ctrl-C from the console
 // (CREATE_NEW_PROCESS_GROUP disables it), so we take Ctrl-C, Ctrl-Break and
@@ -222,8 +226,7 @@ int run_command(const run_options& o) {
     }
     if (r == WAIT_TIMEOUT && clock::now() >= until) {
       if (const auto s = p.try_wait()) return drained(s->shell_code());  // it ended just in time
-      p.terminate(to_milliseconds(o.kill_after));
-      return drained(exit_timed_out);
+      return drained(time_out(p, o));
     }
     if (r == WAIT_FAILED) {
       fmt::print(stderr, "pipekit: waiting for the command failed (error {})\n", ::GetLastError());

@@ -144,7 +144,9 @@ bool validate(const command& cmd, spawn_failure& why) {
 
 std::string describe(const std::string& program, const spawn_failure& why) {
   std::string what = "cannot run '" + program + "'";
-  if (why.stage == spawn_stage::validate) return what + ": " + why.detail;
+  // validate: what is wrong; exec: e.g. "interpreter '/usr/bin/foo' not found".
+  if (why.stage == spawn_stage::validate || (why.stage == spawn_stage::exec && !why.detail.empty()))
+    return what + ": " + why.detail;
   if (why.stage != spawn_stage::exec)
     what += std::string(" (") + to_string(why.stage) + (why.detail.empty() ? "" : " '" + why.detail + "'") + ")";
   return what;
@@ -423,38 +425,63 @@ exit_status process::terminate(std::chrono::milliseconds grace) {
 }
 
 exit_status process::terminate(std::chrono::milliseconds grace, std::error_code& ec) noexcept {
+  return terminate(terminate_options{.signal = 0, .grace = grace, .descendants = true}, ec).status;
+}
+
+terminate_result process::terminate(const terminate_options& options) {
+  std::error_code ec;
+  const terminate_result r = terminate(options, ec);
+  detail::throw_if(ec, "terminate");
+  return r;
+}
+
+terminate_result process::terminate(const terminate_options& options, std::error_code& ec) noexcept {
   ec.clear();
-  if (status_) return *status_;
+  if (status_) return {*status_, false};
   if (pid_ <= 0) {
     ec = make_error_code(errc::process_not_running);
-    return exit_status{};
+    return {exit_status{}, false};
   }
+  const int sig = options.signal != 0 ? options.signal : detail::terminate_signal();
   // Descendants that left the group (setsid(), setpgid()) are found and
   // stopped first, while the child is alive to be their ancestor (see
   // sys/process_tree.hpp); then all of them get what the group gets.
   detail::process_tree tree;
-  tree.freeze_descendants_of(pid_, true);
-  std::error_code ignored;  // ESRCH: already gone, which is what we want
-  signal_group(detail::terminate_signal(), ignored);
-  tree.signal(detail::terminate_signal());
+  if (options.descendants) tree.freeze_descendants_of(pid_, true);
+  std::error_code sent;
+  signal_group(sig, sent);
+  // ESRCH: already gone, which is what we want. A signal that cannot be
+  // sent at all is the caller's mistake.
+  if (sent == std::errc::invalid_argument || sent == errc::not_supported) {
+    ec = sent;
+    std::error_code ignored_cont;
+    if (const int cont = detail::continue_signal(); cont != 0 && options.descendants) {  // undo the freeze
+      detail::send_signal_to(ids(), cont, ignored_cont);
+      tree.signal(cont);
+    }
+    return {exit_status{}, false};
+  }
+  tree.signal(sig);
+  std::error_code ignored;
   // A stopped member (Ctrl-Z, SIGTTIN in the background, or the freeze
-  // above) cannot act on SIGTERM until continued; timeout(1) does the same.
-  if (const int cont = detail::continue_signal(); cont != 0) {
+  // above) cannot act on the signal until continued; timeout(1) does the
+  // same.
+  if (const int cont = detail::continue_signal(); cont != 0 && sig != detail::kill_signal()) {
     signal_group(cont, ignored);
     tree.signal(cont);
   }
-  const bool exited = detail::wait_exited(ids(), after(grace), ec);
-  if (ec) return exit_status{};
+  const bool exited = detail::wait_exited(ids(), after(options.grace), ec);
+  if (ec) return {exit_status{}, false};
   // Whether or not the leader obeyed, sweep the group while the leader is
   // still unreaped (its id cannot be reused yet): members that ignored
-  // SIGTERM would otherwise keep our pipes open. Members of the tree may
-  // have forked while they ran: walk again.
-  tree.freeze_descendants_of(pid_, !exited);
+  // the signal would otherwise keep our pipes open. Members of the tree
+  // may have forked while they ran: walk again.
+  if (options.descendants) tree.freeze_descendants_of(pid_, !exited);
   if (pgid_ > 0 || !exited) detail::send_signal_to_group(ids(), detail::kill_signal(), ignored);
   tree.signal(detail::kill_signal());
   status_ = detail::reap(ids(), true, ec);
   if (status_) reaped();
-  return status_.value_or(exit_status{});
+  return {status_.value_or(exit_status{}), !exited};
 }
 
 void become_subreaper() {

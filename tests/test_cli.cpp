@@ -201,6 +201,109 @@ TEST(cli, usage_errors_exit_2_and_run_usage_errors_exit_125_like_timeout) {
   EXPECT_EQ(exit_code(cli({"run"})), 125);
 }
 
+// ---- one convention for every subcommand ------------------------------------------
+
+TEST(cli, every_usage_error_starts_with_pipekit_and_exits_2_except_runs_125) {
+  const std::vector<std::vector<std::string>> usage_errors = {
+      {"limits", "--bogus"},
+      {"tour", "--bogus"},
+      {"msg", "send"},  // no ENDPOINT
+      {"msg", "recv", "fd:0", "--count", "x"},
+      {"msg", "send", "tcp:1"},
+      {"fifo", "read"},
+      {"fifo", "create", "x", "--mode", "rw"},
+      {"--bogus"},
+      {"limits", "--", "extra"},
+  };
+  for (const auto& args : usage_errors) {
+    const auto r = cli(args);
+    EXPECT_EQ(exit_code(r), 2) << ::testing::PrintToString(args) << ": " << r.err;
+    EXPECT_EQ(r.err.rfind("pipekit: ", 0), 0u) << ::testing::PrintToString(args) << ": " << r.err;
+  }
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"run", "--bogus", "--", child_path},
+                                               {"run", "--timeout", "x", "--", child_path},
+                                               {"run"}}) {
+    const auto r = cli(args);
+    EXPECT_EQ(exit_code(r), 125) << ::testing::PrintToString(args) << ": " << r.err;
+    EXPECT_EQ(r.err.rfind("pipekit: ", 0), 0u) << ::testing::PrintToString(args) << ": " << r.err;
+  }
+  // run's help says why its code is not 2.
+  const auto help = cli({"run", "--help"});
+  EXPECT_EQ(exit_code(help), 0);
+  EXPECT_NE(help.out.find("125 when pipekit failed or was used wrongly"), std::string::npos) << help.out;
+}
+
+TEST(cli, an_unknown_command_is_named_and_the_commands_are_listed) {
+  auto r = cli({"bogus"});
+  EXPECT_EQ(exit_code(r), 2);
+  EXPECT_EQ(r.err.rfind("pipekit: unknown command 'bogus'\n", 0), 0u) << r.err;
+  for (const char* command : {"limits", "run", "msg", "fifo", "tour", "help"})
+    EXPECT_NE(r.err.find(std::string("\n  ") + command + " "), std::string::npos)
+        << command << " not listed: " << r.err;
+  r = cli({"msg", "bogus"});
+  EXPECT_EQ(exit_code(r), 2);
+  EXPECT_EQ(r.err.rfind("pipekit: unknown command 'msg bogus'\n", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("\n  send "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("\n  recv "), std::string::npos) << r.err;
+  r = cli({});
+  EXPECT_EQ(exit_code(r), 2);
+  EXPECT_EQ(r.err.rfind("pipekit: a command is required\n", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("\n  run "), std::string::npos) << r.err;
+}
+
+TEST(cli, help_cmd_prints_the_help_of_that_command_and_exits_0) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"help"}, "Usage: pipekit [OPTIONS] SUBCOMMAND"},
+      {{"help", "run"}, "Usage: pipekit run [OPTIONS]"},
+      {{"help", "msg"}, "Usage: pipekit msg"},
+      {{"help", "msg", "send"}, "Usage: pipekit msg send [OPTIONS] ENDPOINT"},
+      {{"help", "fifo", "write"}, "Usage: pipekit fifo write [OPTIONS] PATH"},
+  };
+  for (const auto& [args, usage] : cases) {
+    const auto r = cli(args);
+    EXPECT_EQ(exit_code(r), 0) << ::testing::PrintToString(args) << ": " << r.err;
+    EXPECT_NE(r.out.find(usage), std::string::npos) << ::testing::PrintToString(args) << ": " << r.out;
+    EXPECT_EQ(r.out, cli([&] {  // the same text as CMD --help
+                       auto a = std::vector<std::string>(args.begin() + 1, args.end());
+                       a.emplace_back("--help");
+                       return a;
+                     }())
+                         .out);
+  }
+  const auto r = cli({"help", "bogus"});
+  EXPECT_EQ(exit_code(r), 2);
+  EXPECT_EQ(r.err.rfind("pipekit: unknown command 'bogus'", 0), 0u) << r.err;
+}
+
+TEST(cli, bad_numbers_are_refused_everywhere_with_a_readable_message) {
+  struct bad {
+    std::vector<std::string> args;
+    int code;
+    const char* says;
+  };
+  const std::vector<bad> cases = {
+      {{"run", "--timeout", "nan", "--", child_path, "exit", "0"}, 125, "'nan' is not a number"},
+      {{"run", "--timeout", "inf", "--", child_path, "exit", "0"}, 125, "'inf' is infinite"},
+      {{"run", "--kill-after", "nan", "--", child_path, "exit", "0"}, 125, "'nan' is not a number"},
+      {{"run", "--timeout", "-1", "--", child_path, "exit", "0"}, 125, "cannot be negative"},
+      {{"run", "--timeout", "1e999", "--", child_path, "exit", "0"}, 125, "out of range"},
+      {{"msg", "recv", "fd:0", "--timeout", "nan"}, 2, "'nan' is not a number"},
+      {{"msg", "send", "fd:1", "--timeout", "infinity"}, 2, "'infinity' is infinite"},
+      {{"fifo", "read", "/nonexistent-pipekit-dir/f", "--timeout", "nan"}, 2, "'nan' is not a number"},
+      {{"fifo", "write", "/nonexistent-pipekit-dir/f", "--timeout", "inf"}, 2, "'inf' is infinite"},
+      {{"msg", "recv", "fd:0", "--count", "-1"}, 2, "expected a whole number of at least 1, got '-1'"},
+      {{"msg", "recv", "fd:0", "--count", "0"}, 2, "expected a whole number of at least 1, got '0'"},
+      {{"msg", "recv", "fd:0", "--count", "18446744073709551616"}, 2, "out of range"},
+      {{"msg", "recv", "fd:0", "--max-size", "-5"}, 2, "expected a size in bytes"},
+  };
+  for (const auto& c : cases) {
+    const auto r = cli(c.args);
+    EXPECT_EQ(exit_code(r), c.code) << ::testing::PrintToString(c.args) << ": " << r.err;
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << ::testing::PrintToString(c.args) << ": " << r.err;
+    EXPECT_EQ(r.err.rfind("pipekit: --", 0), 0u) << "the message names the option: " << r.err;
+  }
+}
+
 // ---- run: status ----------------------------------------------------------------
 
 TEST(cli, run_passes_the_exit_status_through) {
@@ -348,10 +451,214 @@ TEST(cli, run_timeout_kills_a_shell_and_its_background_sleeps) {
   EXPECT_TRUE(processes_with(marker).empty()) << "a process of the command's tree survived";
 }
 
-TEST(cli, run_timeout_ends_a_command_that_ignores_sigterm_after_kill_after) {
-  // Would run for a minute if SIGKILL did not follow SIGTERM.
-  const auto r = cli({"run", "--timeout", "0.2", "--kill-after", "0.3", "--", child_path, "ignore-term", "60000"});
-  EXPECT_EQ(exit_code(r), 124) << r.err;
+TEST(cli, run_timeout_ends_a_command_that_ignores_sigterm_after_kill_after_and_exits_137) {
+  // Would run for a minute if SIGKILL did not follow SIGTERM; 137 (128 +
+  // SIGKILL) as timeout(1) says when its -k had to kill.
+  const auto r = cli({"run", "--timeout", "1", "--kill-after", "0.3", "--", child_path, "ignore-term", "60000"});
+  EXPECT_EQ(exit_code(r), 137) << r.err;
+}
+
+// ---- run against timeout(1) ----------------------------------------------------------
+//
+// timeout(1) itself is the oracle: the same options and command under both,
+// compared. timeout(1) takes its DURATION as an operand, pipekit as
+// --timeout; the other options are spelled alike. timeout(1) may end by a
+// signal (it kills its own group with -k), so statuses are compared as a
+// shell reports them.
+
+namespace {
+
+pipekit::run_result run_timeout_1(const std::vector<std::string>& args) {
+  pipekit::command c{"timeout"};
+  c.args(args);
+  c.env("LC_ALL", "C");  // plain quotes in its messages
+  std::error_code ec;
+  pipekit::run_result r = pipekit::run(std::move(c), {}, pipekit::after(60s), 1s, ec);
+  EXPECT_FALSE(ec) << "timeout " << ::testing::PrintToString(args) << ": " << ec.message();
+  return r;
+}
+
+// `timeout OPTIONS DURATION CMD...` and `pipekit run OPTIONS --timeout DURATION -- CMD...`.
+std::vector<std::string> timeout_1_args(const std::vector<std::string>& options, const std::string& duration,
+                                        const std::vector<std::string>& command) {
+  std::vector<std::string> t = options;
+  t.push_back(duration);
+  t.insert(t.end(), command.begin(), command.end());
+  return t;
+}
+
+std::vector<std::string> run_args(const std::vector<std::string>& options, const std::string& duration,
+                                  const std::vector<std::string>& command) {
+  std::vector<std::string> p = {"run"};
+  p.insert(p.end(), options.begin(), options.end());
+  p.insert(p.end(), {"--timeout", duration, "--"});
+  p.insert(p.end(), command.begin(), command.end());
+  return p;
+}
+
+struct both_result {
+  pipekit::run_result timeout;
+  pipekit::run_result pipekit;
+};
+
+both_result under_both(const std::vector<std::string>& options, const std::string& duration,
+                       const std::vector<std::string>& command) {
+  return {run_timeout_1(timeout_1_args(options, duration, command)), cli(run_args(options, duration, command))};
+}
+
+}  // namespace
+
+TEST(cli, run_exits_with_the_status_timeout_1_exits_with) {
+  struct run_case {
+    std::vector<std::string> options;
+    std::string duration;
+    std::vector<std::string> command;
+    int expected;  // what timeout(1) says: checks the oracle too
+  };
+  const std::vector<run_case> cases = {
+      {{}, "10", {child_path, "exit", "3"}, 3},          // no timeout: its status
+      {{}, "0.2", {child_path, "sleep", "60000"}, 124},  // SIGTERM ended it
+      {{"--preserve-status"}, "0.2", {child_path, "sleep", "60000"}, 128 + SIGTERM},
+      {{"-s", "INT"}, "0.2", {child_path, "sleep", "60000"}, 124},
+      {{"-s", "INT", "--preserve-status"}, "0.2", {child_path, "sleep", "60000"}, 128 + SIGINT},
+      {{"--signal", "SIGHUP", "--preserve-status"}, "0.2", {child_path, "sleep", "60000"}, 128 + SIGHUP},
+      {{"-s", "9"}, "0.2", {child_path, "sleep", "60000"}, 128 + SIGKILL},
+      {{"-s", "KILL"}, "0.2", {child_path, "sleep", "60000"}, 128 + SIGKILL},
+      // SIGTERM ignored: the SIGKILL after the grace period was needed.
+      {{"-k", "0.3"}, "1", {child_path, "ignore-term", "60000"}, 128 + SIGKILL},
+      {{"--kill-after", "300ms"}, "1", {child_path, "ignore-term", "60000"}, 128 + SIGKILL},
+      {{"-k", "10"}, "0.2", {child_path, "sleep", "60000"}, 124},  // SIGTERM was enough
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(::testing::Message() << ::testing::PrintToString(c.options) << " " << c.duration << " "
+                                      << ::testing::PrintToString(c.command));
+    // timeout(1) has no "ms" suffix: it gets the same time in seconds.
+    auto theirs = c.options;
+    for (auto& o : theirs)
+      if (o == "300ms") o = "0.3";
+    const both_result r{run_timeout_1(timeout_1_args(theirs, c.duration, c.command)),
+                        cli(run_args(c.options, c.duration, c.command))};
+    EXPECT_EQ(r.timeout.status.shell_code(), c.expected) << "timeout(1): " << r.timeout.err;
+    EXPECT_EQ(r.pipekit.status.shell_code(), r.timeout.status.shell_code()) << "pipekit: " << r.pipekit.err;
+    EXPECT_FALSE(r.pipekit.status.was_signaled()) << "pipekit exits with the code: " << r.pipekit.status.to_string();
+  }
+}
+
+TEST(cli, run_takes_the_durations_timeout_1_takes_and_refuses_the_ones_it_refuses) {
+  // Accepted: the command runs (exit 0); refused: 125.
+  for (const char* d : {"0.5", "1.5", "2s", "1m", "1h", "1d", "1e3", ".5", "1.5m", "0", "1x", "-1", "nan", "", "1s5",
+                        "abc", "m", "1ms5"}) {
+    SCOPED_TRACE(std::string("duration '") + d + "'");
+    const both_result r = under_both({}, d, {child_path, "exit", "0"});
+    EXPECT_EQ(exit_code(r.pipekit), r.timeout.status.shell_code())
+        << "pipekit: " << r.pipekit.err << "timeout(1): " << r.timeout.err;
+    EXPECT_TRUE(exit_code(r.pipekit) == 0 || exit_code(r.pipekit) == 125) << r.pipekit.err;
+  }
+  // pipekit's own: milliseconds, which timeout(1) does not have; and no
+  // infinity, which it has (0 already means "no timeout").
+  EXPECT_EQ(exit_code(cli({"run", "--timeout", "500ms", "--", child_path, "exit", "0"})), 0);
+  EXPECT_EQ(exit_code(cli({"run", "--timeout", "inf", "--", child_path, "exit", "0"})), 125);
+}
+
+TEST(cli, run_verbose_says_what_timeout_1_verbose_says) {
+  const both_result r = under_both({"-v", "-k", "0.3"}, "1", {child_path, "ignore-term", "60000"});
+  std::string theirs = r.timeout.err;
+  for (std::size_t at; (at = theirs.find("timeout: ")) != std::string::npos;) theirs.replace(at, 9, "pipekit: ");
+  const std::string expected = "pipekit: sending signal TERM to command '" + child_path +
+                               "'\npipekit: sending signal KILL to command '" + child_path + "'\n";
+  EXPECT_EQ(theirs, expected) << "the oracle changed";
+  EXPECT_EQ(r.pipekit.err, theirs);
+  EXPECT_EQ(exit_code(r.pipekit), 137);
+}
+
+TEST(cli, run_foreground_leaves_what_the_command_started_running_as_timeout_1_does) {
+  for (const bool oracle : {true, false}) {
+    SCOPED_TRACE(oracle ? "timeout --foreground" : "pipekit run --foreground");
+    pipekit::command c{oracle ? std::string("timeout") : cli_path};
+    if (oracle) c.args({"--foreground", "0.5", child_path, "spawn-grandchild"});
+    else c.args({"run", "--foreground", "--timeout", "0.5", "--", child_path, "spawn-grandchild"});
+    // The grandchild keeps stdout open: read its pid, not to the end.
+    c.set_stdin(pipekit::stdio::null()).set_stdout(pipekit::stdio::pipe());
+    pipekit::process p = c.spawn();
+    std::string line;
+    std::byte b[64];
+    while (line.find('\n') == std::string::npos) {
+      std::error_code ec;
+      const std::size_t n = p.out().read_some(b, pipekit::after(10s), ec);
+      ASSERT_FALSE(ec) << ec.message();
+      ASSERT_GT(n, 0u) << "stdout closed early";
+      line.append(reinterpret_cast<const char*>(b), n);
+    }
+    const int grandchild = std::atoi(line.c_str());
+    ASSERT_GT(grandchild, 0) << line;
+    const std::optional<pipekit::exit_status> s = p.wait_until(pipekit::after(10s));
+    ASSERT_TRUE(s.has_value()) << "did not time out";
+    EXPECT_EQ(s->shell_code(), 124) << s->to_string();
+    // Only the command was timed out: its child lives on (as it would not
+    // without --foreground: see run_timeout_kills_whole_tree).
+    const std::optional<char> state = process_state(grandchild);
+    EXPECT_TRUE(state && *state != 'Z' && *state != 'X') << "grandchild " << grandchild << " was ended";
+    ::kill(grandchild, SIGKILL);
+  }
+}
+
+TEST(cli, run_foreground_keeps_the_command_in_pipekits_process_group) {
+  // Without --foreground the command leads a group of its own, so a signal
+  // to pipekit's group does not reach it; with it, it does.
+  pipekit::command c{cli_path};
+  c.args({"run", "--foreground", "--", child_path, "sleep", "60000"});
+  c.set_stdin(pipekit::stdio::null());
+  pipekit::process p = c.spawn();  // leads its own group, which the command shares
+  std::vector<int> sleepers;
+  for (const auto until = pipekit::after(10s); sleepers.empty() && pipekit::clock::now() < until;) {
+    std::this_thread::sleep_for(10ms);
+    for (const auto& e : fs::directory_iterator("/proc")) {
+      const std::string name = e.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      if (read_file(e.path() / "cmdline") == child_path + std::string("\0sleep\0"
+                                                                      "60000\0",
+                                                                      13) &&
+          ::getpgid(std::stoi(name)) == p.pid())
+        sleepers.push_back(std::stoi(name));
+    }
+  }
+  EXPECT_EQ(sleepers.size(), 1u) << "the command is not in pipekit's process group";
+  p.signal_group(SIGKILL);
+  (void)p.wait();
+  for (const int pid : sleepers) EXPECT_TRUE(ended_within(pid, 5s));
+}
+
+TEST(cli, run_an_executable_script_without_a_shebang_line_runs_with_sh_as_under_timeout_1) {
+  const temp_dir dir;
+  const fs::path script = dir.write("no-shebang", "echo \"ran with $1\"\nexit 4\n");
+  ::chmod(script.c_str(), 0755);
+  const both_result r = under_both({}, "10", {script.string(), "sh"});
+  EXPECT_EQ(r.timeout.status.shell_code(), 4) << r.timeout.err;
+  EXPECT_EQ(r.timeout.out, "ran with sh\n");
+  EXPECT_EQ(exit_code(r.pipekit), 4) << r.pipekit.err;
+  EXPECT_EQ(r.pipekit.out, r.timeout.out);
+}
+
+TEST(cli, run_reports_a_missing_interpreter_as_such_and_exits_127_as_timeout_1_does) {
+  const temp_dir dir;
+  const fs::path script = dir.write("bad-interpreter", "#!/nonexistent-pipekit/interpreter\necho hi\n");
+  ::chmod(script.c_str(), 0755);
+  const both_result r = under_both({}, "10", {script.string()});
+  EXPECT_EQ(r.timeout.status.shell_code(), 127) << r.timeout.err;
+  EXPECT_EQ(exit_code(r.pipekit), 127) << r.pipekit.err;
+  EXPECT_EQ(r.pipekit.err,
+            "pipekit: cannot run '" + script.string() +
+                "': interpreter '/nonexistent-pipekit/interpreter' not found: No such file or directory\n");
+}
+
+TEST(cli, run_usage_errors_exit_125_as_under_timeout_1) {
+  for (const std::vector<std::string>& options :
+       {std::vector<std::string>{"--bogus"}, {"-s", "NOSUCHSIGNAL"}, {"-k", "soon"}, {"-s", "-5"}}) {
+    SCOPED_TRACE(::testing::PrintToString(options));
+    const both_result r = under_both(options, "10", {child_path, "exit", "0"});
+    EXPECT_EQ(r.timeout.status.shell_code(), 125) << r.timeout.err;
+    EXPECT_EQ(exit_code(r.pipekit), 125) << r.pipekit.err;
+  }
 }
 
 TEST(cli, run_passes_sigint_sigterm_and_sighup_on_to_the_commands_group) {
@@ -445,4 +752,17 @@ TEST(cli, run_timeout_kills_descendants_that_left_the_group_or_were_orphaned) {
   EXPECT_EQ(s->code(), 124) << s->to_string() << " " << p.err().read_to_end();
   for (const int pid : sleeps) EXPECT_TRUE(ended_within(pid, 1s)) << "sleep " << pid << " survived";
   EXPECT_TRUE(processes_with(marker).empty()) << "a process of the command's tree survived";
+}
+
+TEST(cli, run_pty_with_stdin_closed_treats_it_as_end_of_input) {
+  // `pipekit run --pty -- CMD <&-`: descriptor 0 is not open at all. The
+  // command gets end of input on its terminal (child `echo` exits 0 at end
+  // of file), as without --pty the read end would be.
+  pipekit::command c{child_path};
+  c.args({"exec-without-stdin", cli_path, "run", "--pty", "--", child_path, "echo"});
+  std::error_code ec;
+  const pipekit::run_result r = pipekit::run(std::move(c), {}, pipekit::after(30s), 1s, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(exit_code(r), 0) << r.err;
+  EXPECT_EQ(r.err, "");
 }

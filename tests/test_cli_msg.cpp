@@ -258,6 +258,137 @@ TEST(cli_msg, send_and_recv_on_inherited_descriptors) {
   EXPECT_FALSE(mine2.recv(m, pipekit::after(test_time)));
 }
 
+// `pipekit msg recv ARGS fd:3` with the other end of a channel pair as fd 3;
+// `messages` are sent on it first.
+finished recv_from(const std::vector<std::string>& args, const std::vector<std::string>& messages) {
+  auto [mine, theirs] = pipekit::channel_pair();
+  pipekit::command c{cli_path, "msg", "recv", "fd:3"};
+  c.args(args);
+  c.pass_handle(theirs.native_handle(), 3);
+  auto r = start(std::move(c));
+  theirs.close();
+  for (const auto& m : messages) mine.send(m);
+  mine.close();
+  return finish(r);
+}
+
+// `pipekit msg send ARGS fd:3` with `input`; what arrived on the channel.
+finished send_to(const std::vector<std::string>& args, std::string_view input, std::vector<std::string>& got) {
+  auto [mine, theirs] = pipekit::channel_pair();
+  pipekit::command c{cli_path, "msg", "send", "fd:3"};
+  c.args(args);
+  c.pass_handle(theirs.native_handle(), 3);
+  auto s = start(std::move(c));
+  theirs.close();
+  const finished sent = finish(s, input);
+  std::string m;
+  while (mine.recv(m, pipekit::after(test_time))) got.push_back(m);
+  return sent;
+}
+
+TEST(cli_msg, recv_null_ends_each_message_with_nul_so_newlines_stay_unambiguous) {
+  const finished r = recv_from({"-0"}, {"one\ntwo", "", "three"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, std::string("one\ntwo\0\0three\0", 15));
+  EXPECT_EQ(recv_from({"--null"}, {"x"}).out, std::string("x\0", 2));
+}
+
+TEST(cli_msg, recv_null_refuses_a_message_holding_a_nul_and_names_it) {
+  const finished r = recv_from({"-0"}, {"fine", std::string("bad\0byte", 8), "never"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out, std::string("fine\0", 5));
+  EXPECT_TRUE(has(r.err, "message 2 contains a NUL byte")) << r.err;
+  EXPECT_TRUE(has(r.err, "--netstring")) << r.err;
+}
+
+TEST(cli_msg, recv_netstring_writes_each_message_length_prefixed) {
+  const std::string nul_inside("a\0b", 3);
+  const finished r = recv_from({"--netstring"}, {"one\ntwo", "", nul_inside, "3:,"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "7:one\ntwo,0:,3:" + nul_inside + ",3:3:,,");
+}
+
+TEST(cli_msg, send_reads_nul_terminated_records_and_netstrings_too) {
+  std::vector<std::string> got;
+  finished s = send_to({"-0"}, std::string("one\ntwo\0\0last", 13), got);
+  EXPECT_EQ(s.code, 0) << s.err;
+  EXPECT_EQ(got, (std::vector<std::string>{"one\ntwo", "", "last"}));
+  got.clear();
+  s = send_to({"--netstring"}, std::string("7:one\ntwo,0:,3:a\0b,", 19), got);
+  EXPECT_EQ(s.code, 0) << s.err;
+  EXPECT_EQ(got, (std::vector<std::string>{"one\ntwo", "", std::string("a\0b", 3)}));
+  // What send --netstring reads, recv --netstring writes.
+  const finished r = recv_from({"--netstring"}, got);
+  EXPECT_EQ(r.out, std::string("7:one\ntwo,0:,3:a\0b,", 19));
+}
+
+TEST(cli_msg, send_netstring_names_the_record_that_is_not_one_and_sends_none_of_it) {
+  std::vector<std::string> got;
+  const finished s = send_to({"--netstring"}, "2:ok,5:short", got);
+  EXPECT_EQ(s.code, 1);
+  EXPECT_TRUE(has(s.err, "netstring 2 is not a netstring")) << s.err;
+  EXPECT_TRUE(has(s.err, "netstring 1 was sent before it")) << s.err;
+  EXPECT_EQ(got, (std::vector<std::string>{"ok"}));
+}
+
+TEST(cli_msg, send_refuses_a_line_over_max_size_naming_it_before_sending_any_of_it) {
+  std::vector<std::string> got;
+  const finished s = send_to({"--max-size", "10"}, "short\n0123456789\n" + std::string(11, 'x') + "\nafter\n", got);
+  EXPECT_EQ(s.code, 1);
+  EXPECT_TRUE(has(s.err, "line 3 is longer than --max-size (10 bytes)")) << s.err;
+  EXPECT_TRUE(has(s.err, "it and the rest of stdin were not sent")) << s.err;
+  EXPECT_TRUE(has(s.err, "lines 1 to 2 were sent before it")) << s.err;
+  EXPECT_EQ(got, (std::vector<std::string>{"short", "0123456789"}));
+}
+
+TEST(cli_msg, recv_refuses_a_message_over_max_size_the_same_limit_as_send) {
+  const finished r = recv_from({"--max-size", "1K"}, {"small", std::string(1024, 'y'), std::string(1025, 'z')});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out, "small\n" + std::string(1024, 'y') + "\n");
+  EXPECT_TRUE(has(r.err, "message 3 is larger than --max-size (1 KiB)")) << r.err;
+  // send takes the same option, with the same meaning.
+  std::vector<std::string> got;
+  const finished s = send_to({"--max-size", "1K"}, std::string(1024, 'y') + "\n" + std::string(1025, 'z'), got);
+  EXPECT_EQ(s.code, 1);
+  EXPECT_EQ(got.size(), 1u);
+}
+
+TEST(cli_msg, the_key_comes_from_authkey_file_or_the_environment_too) {
+  temp_dir dir;
+  const std::string key_file = dir / "key";
+  std::ofstream(key_file) << "secret\n";  // one trailing newline, as `echo secret > key` leaves it
+  for (const bool right : {true, false}) {
+    SCOPED_TRACE(right ? "same key" : "different keys");
+    pipekit::command rc{cli_path,         "msg",    "recv",      "unix-listen:" + dir.socket(),
+                        "--authkey-file", key_file, "--timeout", "30"};
+    auto r = start(std::move(rc));
+    pipekit::command sc{cli_path, "msg", "send", "unix:" + dir.socket(), "--timeout", "30"};
+    sc.env("PIPEKIT_AUTHKEY", right ? "secret" : "wrong");
+    auto s = start(std::move(sc));
+    const finished sent = finish(s, "with a key\n");
+    const finished got = finish(r);
+    EXPECT_EQ(sent.code, right ? 0 : 1) << sent.err;
+    EXPECT_EQ(got.code, right ? 0 : 1) << got.err;
+    EXPECT_EQ(got.out, right ? "with a key\n" : "");
+    if (!right) {
+      EXPECT_TRUE(has(got.err, "authentication failed")) << got.err;
+    }
+  }
+  // An endpoint that does not authenticate ignores the variable (--authkey there is an error).
+  auto [mine, theirs] = pipekit::channel_pair();
+  pipekit::command c{cli_path, "msg", "send", "fd:3"};
+  c.env("PIPEKIT_AUTHKEY", "secret");
+  c.pass_handle(theirs.native_handle(), 3);
+  auto s = start(std::move(c));
+  theirs.close();
+  EXPECT_EQ(finish(s, "x\n").code, 0);
+  // --authkey and --authkey-file are one or the other; a missing file is named.
+  EXPECT_EQ(run_cli({"msg", "send", "unix:" + dir.socket(), "--authkey", "a", "--authkey-file", key_file}).code, 2);
+  const finished missing = run_cli({"msg", "send", "unix:" + dir.socket(), "--authkey-file", dir / "none"});
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_TRUE(has(missing.err, dir / "none")) << missing.err;
+}
+
 TEST(cli_msg, a_bad_endpoint_is_a_usage_error) {
   for (const char* e : {"tcp:1234", "fd:x", "fifo:"}) {
     auto p = start_cli({"msg", "send", e});
@@ -404,6 +535,7 @@ TEST(cli_msg, no_server_or_no_client_within_the_timeout_exits_124_for_unix_endpo
   EXPECT_TRUE(has(s.err, "timed out")) << s.err;
   const finished r = run_cli({"msg", "recv", "unix-listen:" + dir.socket(), "--timeout", "0.3"});
   EXPECT_EQ(r.code, 124) << r.err;
+  EXPECT_TRUE(has(r.err, "no client connected to " + dir.socket() + " within 0.3 s")) << r.err;
   EXPECT_LT(pipekit::clock::now() - start, test_time);
 }
 

@@ -61,6 +61,19 @@ std::string what_of_reader(const fs::path& p) {
   return "(no exception)";
 }
 
+TEST(fifo, open_errors_say_what_was_refused_in_words_not_function_names) {
+  temp_dir dir;
+  EXPECT_EQ(what_of_reader(dir / "missing").rfind("cannot open FIFO " + (dir / "missing") + " for reading: ", 0), 0u)
+      << what_of_reader(dir / "missing");
+  try {
+    (void)pipekit::open_fifo_writer(dir / "missing", pipekit::after(1s));
+    FAIL() << "opened";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("cannot open FIFO " + (dir / "missing") + " for writing: ", 0), 0u)
+        << e.what();
+  }
+}
+
 TEST(fifo, create_gives_0600_by_default_whatever_the_umask) {
   for (const mode_t mask : {mode_t{0}, mode_t{077}, mode_t{022}}) {
     temp_dir dir;

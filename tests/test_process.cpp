@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "helpers/temp_dir.hpp"
 #include "pipekit/error.hpp"
 #include "pipekit/pipe.hpp"
 #include "pipekit/poller.hpp"
@@ -131,6 +132,50 @@ TEST(process, non_executable_file_is_permission_denied) {
   auto p = pipekit::command{path}.spawn(ec);
   EXPECT_TRUE(ec == std::errc::permission_denied) << ec.message();
   ::unlink(path);
+}
+
+// An executable file of `content` in `dir`.
+std::string write_script(const pipekit_test::temp_dir& dir, const char* name, const std::string& content) {
+  const std::string path = dir / name;
+  std::ofstream(path, std::ios::binary) << content;
+  ::chmod(path.c_str(), 0755);
+  return path;
+}
+
+TEST(process, an_executable_file_without_a_shebang_line_runs_with_bin_sh_as_execvp_does) {
+  pipekit_test::temp_dir dir;
+  const std::string script = write_script(dir, "no-shebang", "echo \"args: $1 $2\"\nexit 5\n");
+  const auto r = pipekit::run(pipekit::command{script, "one", "two words"});
+  EXPECT_EQ(r.status.code(), 5) << r.status.to_string() << " " << r.err;
+  EXPECT_EQ(r.out, "args: one two words\n");
+  // The same when found on PATH, and with a relative path in another working directory.
+  pipekit::command on_path{"no-shebang", "x"};
+  on_path.env("PATH", dir.path().string());
+  EXPECT_EQ(pipekit::run(on_path).out, "args: x \n");
+  pipekit::command relative{"./no-shebang", "y"};
+  relative.cwd(dir.path());
+  EXPECT_EQ(pipekit::run(relative).out, "args: y \n");
+}
+
+TEST(process, a_missing_shebang_interpreter_is_named_as_missing_not_the_script) {
+  pipekit_test::temp_dir dir;
+  const std::string script = write_script(dir, "bad-interpreter", "#!/nonexistent-pipekit/interp -x\necho hi\n");
+  try {
+    (void)pipekit::command{script}.spawn();
+    FAIL() << "spawn succeeded";
+  } catch (const pipekit::spawn_error& e) {
+    EXPECT_TRUE(e.code() == std::errc::no_such_file_or_directory) << e.code().message();
+    const std::string what = e.what();
+    EXPECT_NE(what.find("interpreter '/nonexistent-pipekit/interp' not found"), std::string::npos) << what;
+    EXPECT_NE(what.find(script), std::string::npos) << what;
+  }
+  // A script that is missing itself is still just missing.
+  try {
+    (void)pipekit::command{dir / "missing"}.spawn();
+    FAIL() << "spawn succeeded";
+  } catch (const pipekit::spawn_error& e) {
+    EXPECT_EQ(std::string(e.what()).find("interpreter"), std::string::npos) << e.what();
+  }
 }
 
 TEST(process, bad_working_directory_is_reported_with_the_directory) {
@@ -366,6 +411,48 @@ TEST(process, terminate_escalates_to_sigkill_after_the_grace_period) {
   const auto s = p.terminate(200ms);
   EXPECT_EQ(s.signal(), SIGKILL);
   EXPECT_GE(pipekit::clock::now() - start, 200ms);
+}
+
+TEST(process, terminate_with_a_signal_sends_that_one_and_says_no_sigkill_was_needed) {
+  auto p = child({"sleep", "60000"}).spawn();
+  const pipekit::terminate_result r = p.terminate(pipekit::terminate_options{.signal = SIGINT, .grace = 10s});
+  EXPECT_EQ(r.status.signal(), SIGINT) << r.status.to_string();
+  EXPECT_FALSE(r.killed);
+  EXPECT_EQ(p.status(), r.status);
+}
+
+TEST(process, terminate_says_when_sigkill_had_to_end_the_process) {
+  auto cmd = child({"ignore-term-ready", "60000"});
+  cmd.set_stdout(pipekit::stdio::pipe());
+  auto p = cmd.spawn();
+  std::string ready;
+  std::byte b[16];
+  while (ready.find('\n') == std::string::npos) {  // SIGTERM is ignored from here on
+    std::error_code ec;
+    const std::size_t n = p.out().read_some(b, pipekit::after(10s), ec);
+    ASSERT_FALSE(ec) << ec.message();
+    ASSERT_GT(n, 0u);
+    ready.append(reinterpret_cast<const char*>(b), n);
+  }
+  const pipekit::terminate_result r = p.terminate(pipekit::terminate_options{.grace = 100ms});
+  EXPECT_EQ(r.status.signal(), SIGKILL) << r.status.to_string();
+  EXPECT_TRUE(r.killed);
+}
+
+TEST(process, terminate_with_a_signal_that_does_not_exist_is_an_error_and_sends_nothing) {
+  auto p = child({"sleep", "60000"}).spawn();
+  std::error_code ec;
+  (void)p.terminate(pipekit::terminate_options{.signal = 100000, .grace = 0ms}, ec);
+  EXPECT_TRUE(ec == std::errc::invalid_argument) << ec.message();
+  EXPECT_FALSE(p.try_wait().has_value()) << "the process was ended all the same";
+  {
+    // Nor left stopped by the search for its descendants.
+    std::ifstream stat("/proc/" + std::to_string(p.pid()) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    EXPECT_NE(line.substr(line.rfind(')') + 2, 1), "T") << line;
+  }
+  EXPECT_EQ(p.terminate(2s).signal(), SIGTERM);
 }
 
 TEST(process, terminate_kills_grandchildren_that_hold_the_pipe) {

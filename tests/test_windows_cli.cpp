@@ -85,6 +85,84 @@ TEST(windows_cli, run_applies_cwd_env_and_stdin) {
   ::DeleteFileA(input.c_str());
 }
 
+// ---- run: timeout(1)'s options, as far as Windows has them -------------------------
+
+TEST(windows_cli, run_takes_durations_with_units_and_refuses_nan_and_infinity) {
+  EXPECT_EQ(pipekit_cli({"run", "--timeout", "500ms", "--", child_path, "sleep", "60000"}).status.code(), 124);
+  EXPECT_EQ(pipekit_cli({"run", "--timeout", "1m", "--", child_path, "exit", "3"}).status.code(), 3);
+  for (const char* bad : {"nan", "inf", "-1", "1x"}) {
+    const auto r = pipekit_cli({"run", "--timeout", bad, "--", child_path, "exit", "0"});
+    EXPECT_EQ(r.status.code(), 125) << bad;
+    EXPECT_EQ(r.err.rfind("pipekit: --timeout: ", 0), 0u) << r.err;
+  }
+}
+
+TEST(windows_cli, run_signals_are_term_and_kill_and_kill_exits_137) {
+  // Both end the job at once; 137 says SIGKILL's name was used, as on POSIX.
+  EXPECT_EQ(pipekit_cli({"run", "-s", "KILL", "--timeout", "0.3", "--", child_path, "sleep", "60000"}).status.code(),
+            137);
+  EXPECT_EQ(pipekit_cli({"run", "-s", "TERM", "-k", "1", "--timeout", "0.3", "--", child_path, "sleep", "60000"})
+                .status.code(),
+            124);
+  const auto r = pipekit_cli({"run", "-s", "INT", "--timeout", "0.3", "--", child_path, "exit", "0"});
+  EXPECT_EQ(r.status.code(), 125);
+  EXPECT_NE(r.err.find("Windows: TERM or KILL"), std::string::npos) << r.err;
+}
+
+TEST(windows_cli, run_preserve_status_and_verbose) {
+  // TerminateJobObject ends the command with exit code 1.
+  auto r = pipekit_cli({"run", "--preserve-status", "--timeout", "0.3", "--", child_path, "sleep", "60000"});
+  EXPECT_EQ(r.status.code(), 1) << r.err;
+  r = pipekit_cli({"run", "-v", "--timeout", "0.3", "--", child_path, "sleep", "60000"});
+  EXPECT_EQ(r.status.code(), 124);
+  // (stderr is in text mode: "\r\n")
+  EXPECT_EQ(r.err.rfind("pipekit: sending signal TERM to command '" + child_path + "'\r\n", 0), 0u) << r.err;
+  EXPECT_EQ(r.err.find("KILL"), std::string::npos) << r.err;
+}
+
+TEST(windows_cli, run_foreground_ends_only_the_command_on_timeout) {
+  pipekit::command c{cli_path};
+  c.args({"run", "--foreground", "--timeout", "0.5", "--", child_path, "spawn-grandchild"});
+  c.set_stdin(pipekit::stdio::null()).set_stdout(pipekit::stdio::pipe());
+  pipekit::process p = c.spawn();
+  std::string line;  // the grandchild keeps our stdout open: read its pid, not to the end
+  std::byte b[64];
+  while (line.find('\n') == std::string::npos) {
+    std::error_code ec;
+    const std::size_t n = p.out().read_some(b, pipekit::after(30s), ec);
+    ASSERT_FALSE(ec) << ec.message();
+    ASSERT_GT(n, 0u) << "stdout closed early";
+    line.append(reinterpret_cast<const char*>(b), n);
+  }
+  const auto s = p.wait_until(pipekit::after(30s));
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->code(), 124);
+  const DWORD grandchild = static_cast<DWORD>(std::stoul(line));
+  HANDLE h = ::OpenProcess(SYNCHRONIZE | PROCESS_TERMINATE, FALSE, grandchild);
+  ASSERT_NE(h, nullptr) << "grandchild " << grandchild << " is gone";
+  EXPECT_EQ(::WaitForSingleObject(h, 0), static_cast<DWORD>(WAIT_TIMEOUT)) << "the grandchild was ended too";
+  ::TerminateProcess(h, 1);
+  ::CloseHandle(h);
+}
+
+// ---- one convention for every subcommand --------------------------------------------
+
+TEST(windows_cli, usage_errors_unknown_commands_and_help) {
+  auto r = pipekit_cli({"bogus"});
+  EXPECT_EQ(r.status.code(), 2);
+  EXPECT_EQ(r.err.rfind("pipekit: unknown command 'bogus'", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("  msg "), std::string::npos) << r.err;
+  r = pipekit_cli({"help", "msg", "recv"});
+  EXPECT_EQ(r.status.code(), 0) << r.err;
+  EXPECT_NE(r.out.find("Usage: pipekit msg recv"), std::string::npos) << r.out;
+  r = pipekit_cli({"msg", "recv", "handle:1", "--count", "-1"});
+  EXPECT_EQ(r.status.code(), 2);
+  EXPECT_EQ(r.err.rfind("pipekit: --count: ", 0), 0u) << r.err;
+  r = pipekit_cli({"msg", "recv", "handle:1", "--timeout", "nan"});
+  EXPECT_EQ(r.status.code(), 2);
+  EXPECT_EQ(r.err.rfind("pipekit: --timeout: ", 0), 0u) << r.err;
+}
+
 TEST(windows_cli, limits_json_has_every_key) {
   const auto r = pipekit_cli({"limits", "--json"});
   ASSERT_TRUE(r.status.success()) << r.err;

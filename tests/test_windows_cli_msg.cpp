@@ -145,6 +145,56 @@ TEST(windows_cli_msg, recv_on_an_inherited_handle) {
   EXPECT_EQ(got.out, "first\n\nlast\n");
 }
 
+TEST(windows_cli_msg, the_key_comes_from_authkey_file_or_the_environment_too) {
+  char temp[MAX_PATH];
+  ASSERT_GT(::GetTempPathA(MAX_PATH, temp), 0u);
+  const std::string key_file = std::string(temp) + unique_name() + ".key";
+  HANDLE f = ::CreateFileA(key_file.c_str(), GENERIC_WRITE, 0, nullptr, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, nullptr);
+  ASSERT_NE(f, INVALID_HANDLE_VALUE);
+  DWORD written = 0;
+  ::WriteFile(f, "k\r\n", 3, &written, nullptr);  // a line as a Windows editor saves it
+  ::CloseHandle(f);
+  for (const bool right : {true, false}) {
+    const std::string name = unique_name();
+    auto recv =
+        pipekit_cli({"msg", "recv", "pipe-listen:" + name, "--authkey-file", key_file, "--timeout", "30"}).spawn();
+    pipekit::command sc = pipekit_cli({"msg", "send", "pipe:" + name, "--timeout", "30"});
+    sc.env("PIPEKIT_AUTHKEY", right ? "k" : "wrong");
+    auto send = sc.spawn();
+    const finished s = finish(send, "keyed\n");
+    const finished r = finish(recv, "");
+    EXPECT_EQ(s.status.code(), right ? 0 : 1) << s.err;
+    EXPECT_EQ(r.status.code(), right ? 0 : 1) << r.err;
+    EXPECT_EQ(r.out, right ? "keyed\n" : "");
+  }
+  ::DeleteFileA(key_file.c_str());
+}
+
+TEST(windows_cli_msg, recv_null_and_netstring_output_and_max_size) {
+  const auto received = [](std::initializer_list<std::string> args, std::initializer_list<std::string> messages) {
+    auto [r, w] = pipekit::channel_pair(false);
+    const pipekit::native_handle_type h = r.native_handle();
+    pipekit::command c = pipekit_cli({"msg", "recv", "handle:" + std::to_string(reinterpret_cast<std::uintptr_t>(h))});
+    for (const auto& a : args) c.arg(a);
+    c.pass_handle(h, 3);
+    auto recv = c.spawn();
+    r.close();
+    for (const auto& m : messages) w.send(m);
+    w.close();
+    return finish(recv, "");
+  };
+  finished got = received({"-0"}, {"a\nb", "c"});
+  EXPECT_EQ(got.status.code(), 0) << got.err;
+  EXPECT_EQ(got.out, std::string("a\nb\0c\0", 6));
+  got = received({"--netstring"}, {"a\r\nb", ""});
+  EXPECT_EQ(got.status.code(), 0) << got.err;
+  EXPECT_EQ(got.out, "4:a\r\nb,0:,");
+  got = received({"--max-size", "3"}, {"abc", "abcd"});
+  EXPECT_EQ(got.status.code(), 1);
+  EXPECT_EQ(got.out, "abc\n");
+  EXPECT_NE(got.err.find("message 2 is larger than --max-size (3 bytes)"), std::string::npos) << got.err;
+}
+
 TEST(windows_cli_msg, unknown_endpoints_are_usage_errors) {
   for (const char* e : {"unix:/tmp/x", "fifo:x", "handle:abc", "tcp:1"}) {
     auto p = pipekit_cli({"msg", "recv", e}).spawn();

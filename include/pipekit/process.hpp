@@ -291,6 +291,26 @@ class exit_status {
   bool core_dumped_ = false;
 };
 
+// process::terminate() with a signal of one's choice, timeout(1)'s way.
+struct terminate_options {
+  // Sent to the group first; 0: SIGTERM. Windows ends the job at once for
+  // SIGTERM (15) and SIGKILL (9) and has no other signals.
+  int signal = 0;
+  // How long the process has to end after `signal` before SIGKILL.
+  std::chrono::milliseconds grace = std::chrono::seconds(5);
+  // Also the descendants that left the group (Linux; see terminate()).
+  // False: the process and its group only, like timeout(1) --foreground.
+  bool descendants = true;
+};
+
+struct terminate_result {
+  exit_status status;
+  // The grace period passed with the process still running, so SIGKILL
+  // ended it (timeout(1) exits 137 then). False when it ended in time, even
+  // if SIGKILL then swept other members of its group.
+  bool killed = false;
+};
+
 struct communicate_options {
   std::string_view input;        // written to stdin, which is then closed
   deadline until = no_deadline;  // errc timed_out after this; the child keeps running
@@ -377,6 +397,12 @@ class process {
   // timeout.
   exit_status terminate(std::chrono::milliseconds grace = std::chrono::seconds(5));
   exit_status terminate(std::chrono::milliseconds grace, std::error_code& ec) noexcept;
+  // The same with options.signal in place of SIGTERM (SIGCONT follows it
+  // unless it is SIGKILL), and whether SIGKILL was needed. A signal the
+  // system cannot send (EINVAL; Windows: anything but 15 and 9) is an error
+  // (errc::not_supported on Windows) and nothing is sent.
+  terminate_result terminate(const terminate_options& options);
+  terminate_result terminate(const terminate_options& options, std::error_code& ec) noexcept;
 
   // Feeds stdin while draining stdout and stderr, so neither side can block
   // the other (no deadlock whatever the sizes). Returns when both outputs

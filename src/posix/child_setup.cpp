@@ -117,6 +117,13 @@ __attribute__((no_sanitize("address", "undefined"))) child_failure run_child(con
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
 
   ::execve(plan.path, plan.argv, plan.envp);
+  // An executable file the kernel cannot run (no "#!" line, no known binary
+  // format) is a shell script to POSIX: execvp(), sh and timeout(1) run it
+  // with /bin/sh.
+  if (errno == ENOEXEC && plan.shell_argv != nullptr) {
+    ::execve(plan.shell_argv[0], plan.shell_argv, plan.envp);
+    errno = ENOEXEC;  // what failed is the program itself, not /bin/sh
+  }
   return {child_stage::exec, errno};
 }
 

@@ -21,6 +21,8 @@ struct fd_move {
 struct child_plan {
   const char* path = nullptr;  // resolved program path
   char* const* argv = nullptr;
+  // execve's ENOEXEC fallback, as execvp does: {"/bin/sh", path, argv[1], ...}.
+  char* const* shell_argv = nullptr;
   char* const* envp = nullptr;
   const char* cwd = nullptr;  // nullptr: stay
   const fd_move* moves = nullptr;

@@ -80,8 +80,8 @@ handle_stream make_blocking(handle h, std::error_code& ec) noexcept {
 }
 
 // The throwing forms' message: what was refused, and why, in words.
-std::string describe(const char* what, const char* peer, const std::filesystem::path& path, const std::error_code& ec) {
-  std::string text = std::string(what) + ": " + path.string();
+std::string describe(const char* how, const char* peer, const std::filesystem::path& path, const std::error_code& ec) {
+  std::string text = "cannot open FIFO " + path.string() + " for " + how;
   if (ec == errc::invalid_argument) text += ": not a FIFO";
   if (ec == std::errc::permission_denied) text += ": owned by another user";
   if (ec == std::errc::too_many_symbolic_link_levels) text += ": is a symbolic link";
@@ -94,7 +94,7 @@ std::string describe(const char* what, const char* peer, const std::filesystem::
 void create_fifo(const std::filesystem::path& path, unsigned mode) {
   std::error_code ec;
   create_fifo(path, mode, ec);
-  detail::throw_if(ec, "create_fifo: " + path.string());
+  detail::throw_if(ec, "cannot create FIFO " + path.string());
 }
 
 void create_fifo(const std::filesystem::path& path, unsigned mode, std::error_code& ec) noexcept {
@@ -128,7 +128,7 @@ void create_fifo(const std::filesystem::path& path, unsigned mode, std::error_co
 handle_stream open_fifo_reader(const std::filesystem::path& path, deadline until, const fifo_options& options) {
   std::error_code ec;
   handle_stream s = open_fifo_reader(path, until, options, ec);
-  if (ec) throw std::system_error(ec, describe("open_fifo_reader", "writer", path, ec));
+  if (ec) throw std::system_error(ec, describe("reading", "writer", path, ec));
   return s;
 }
 
@@ -165,7 +165,7 @@ handle_stream open_fifo_reader(const std::filesystem::path& path, deadline until
 handle_stream open_fifo_writer(const std::filesystem::path& path, deadline until, const fifo_options& options) {
   std::error_code ec;
   handle_stream s = open_fifo_writer(path, until, options, ec);
-  if (ec) throw std::system_error(ec, describe("open_fifo_writer", "reader", path, ec));
+  if (ec) throw std::system_error(ec, describe("writing", "reader", path, ec));
   return s;
 }
 
@@ -206,7 +206,7 @@ fifo_reader& fifo_reader::operator=(fifo_reader&& other) noexcept {
 fifo_reader fifo_reader::open(const std::filesystem::path& path, const fifo_options& options) {
   std::error_code ec;
   fifo_reader r = open(path, options, ec);
-  if (ec) throw std::system_error(ec, describe("fifo_reader::open", "writer", path, ec));
+  if (ec) throw std::system_error(ec, describe("reading", "writer", path, ec));
   return r;
 }
 

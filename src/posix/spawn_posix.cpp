@@ -158,6 +158,28 @@ pty_pair open_pty(terminal_size size, std::error_code& ec) {
   return p;
 }
 
+// execve() says ENOENT for a program that exists when its "#!" interpreter
+// does not: then the interpreter is what is missing, and the message says so.
+// The path is relative to the child's working directory, as execve saw it.
+std::string missing_interpreter(const std::string& path, const std::string& cwd) {
+  const std::string full = path.front() == '/' || cwd.empty() ? path : cwd + "/" + path;
+  handle f{::open(full.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (!f) return {};
+  char head[256];
+  ssize_t n;
+  do {
+    n = ::read(f.get(), head, sizeof head);
+  } while (n < 0 && errno == EINTR);
+  const std::string line(head, n > 0 ? static_cast<std::size_t>(n) : 0);
+  std::string interpreter = "interpreter";
+  if (line.starts_with("#!")) {
+    const std::size_t start = line.find_first_not_of(" \t", 2);
+    const std::size_t end = line.find_first_of(" \t\n", start == std::string::npos ? line.size() : start);
+    if (start != std::string::npos) interpreter += " '" + line.substr(start, end - start) + "'";
+  }
+  return interpreter + " not found";
+}
+
 int max_descriptor() {
   struct rlimit rl {};
   if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (1u << 20))
@@ -279,6 +301,13 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   argv.reserve(argv_in.size() + 1);
   for (const auto& a : argv_in) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  static char shell_path[] = "/bin/sh";
+  std::vector<char*> shell_argv;
+  shell_argv.reserve(argv_in.size() + 2);
+  shell_argv.push_back(shell_path);
+  shell_argv.push_back(const_cast<char*>(path.c_str()));
+  for (std::size_t i = 1; i < argv_in.size(); ++i) shell_argv.push_back(const_cast<char*>(argv_in[i].c_str()));
+  shell_argv.push_back(nullptr);
   std::vector<char*> envp;
   envp.reserve(env.size() + 1);
   for (const auto& kv : env) envp.push_back(const_cast<char*>(kv.c_str()));
@@ -289,6 +318,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   child_plan plan;
   plan.path = path.c_str();
   plan.argv = argv.data();
+  plan.shell_argv = shell_argv.data();
   plan.envp = envp.data();
   plan.cwd = cmd.working_directory() ? cwd.c_str() : nullptr;
   plan.moves = moves.data();
@@ -320,6 +350,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   if (r.failure.stage != child_stage::none) {
     ec = system_error_code(r.failure.error);
     why = {public_stage(r.failure.stage), r.failure.stage == child_stage::chdir ? cwd : std::string{}};
+    if (r.failure.stage == child_stage::exec && r.failure.error == ENOENT) why.detail = missing_interpreter(path, cwd);
     return {};
   }
   const int pgid = (plan.new_group || plan.new_session) ? r.pid : 0;

@@ -11,7 +11,8 @@
 namespace pipekit::detail {
 
 // Starts `cmd`, which src/process.cpp has already validated. On failure
-// returns an invalid process, sets ec and fills `why`.
+// returns an invalid process, sets ec and fills `why` (exec: the detail may
+// say "interpreter 'X' not found").
 process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& why) noexcept;
 
 // What identifies a child to the platform.

@@ -26,6 +26,11 @@
 //                        process group first: HOW is "session" (setsid),
 //                        "group" (setpgid) or "daemon" (double fork + setsid:
 //                        its parent exits, so it is orphaned)
+//   ignore-term-ready MS ignore SIGTERM, print "ready" to stdout, then sleep
+//                        MS milliseconds
+//   exec-without-stdin PROG [ARG...]
+//                        close descriptor 0, then exec PROG (a command
+//                        started with its stdin closed, as by `<&-`)
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -209,6 +214,20 @@ int main(int argc, char** argv) {
     ::signal(SIGTERM, SIG_IGN);
     std::this_thread::sleep_for(std::chrono::milliseconds(num(2)));
     return 0;
+  }
+  if (mode == "ignore-term-ready") {
+    ::signal(SIGTERM, SIG_IGN);
+    std::printf("ready\n");
+    std::fflush(stdout);
+    std::this_thread::sleep_for(std::chrono::milliseconds(num(2)));
+    return 0;
+  }
+  if (mode == "exec-without-stdin") {
+    if (argc < 3) return 64;
+    ::close(0);
+    ::execv(argv[2], argv + 2);
+    std::perror("execv");
+    return 127;
   }
   if (mode == "spawn-grandchild") {
     const pid_t pid = ::fork();
