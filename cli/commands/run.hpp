@@ -1,6 +1,6 @@
-// `pipekit run`: what the option parsing (cmd_run.cpp) hands to the part
-// that runs the command, which is written once per OS (run_posix.cpp,
-// run_windows.cpp).
+// `pipekit run`: what the option parsing (commands/run.cpp) hands to the part
+// that runs the command, which is written once per OS (commands/run_posix.cpp,
+// commands/run_windows.cpp).
 #pragma once
 
 #include <chrono>
@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/exit_codes.hpp"
 #include "common/numbers.hpp"
 #include "pipekit/deadline.hpp"
 #include "pipekit/process.hpp"

@@ -23,7 +23,7 @@
 #include <string_view>
 #include <system_error>
 
-#include "msg_endpoint.hpp"
+#include "common/msg_endpoint.hpp"
 #include "pipekit/auth.hpp"
 #include "pipekit/error.hpp"
 #include "pipekit/fifo.hpp"
@@ -42,26 +42,11 @@ const char* const msg_endpoint_footer =
     "124);\n"
     "recv's wait ends once a writer has sent something or closed. No --authkey: a FIFO is one-way.";
 
-// POSIX streams have no text mode.
-void set_binary_stdout() {}
-void set_binary_stdin() {}
-
 bool msg_endpoint_authenticates(const std::string& endpoint) {
   return endpoint.starts_with("unix:") || endpoint.starts_with("unix-listen:");
 }
 
 namespace {
-
-// The one peer; a timeout says where nobody came, and how long we waited.
-local_connection accept_one(local_server& server, const std::string& where, const msg_options& o) {
-  try {
-    return server.accept(msg_deadline(o));
-  } catch (const std::system_error& e) {
-    if (e.code() != errc::timed_out) throw;
-    throw std::system_error(e.code(),
-                            fmt::format("no client connected to {} within {}", where, describe_seconds(*o.timeout)));
-  }
-}
 
 // fifo:PATH: the write end to send, the read end to receive.
 channel open_fifo_endpoint(const msg_options& o, const std::string& path, msg_direction d) {
