@@ -1,11 +1,11 @@
-#include "pipekit/terminal.hpp"
-
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <system_error>
 
 #include "pipekit/pipe.hpp"
 #include "pipekit/process.hpp"
+#include "pipekit/terminal.hpp"
 
 #if !defined(_WIN32)
 #include <fcntl.h>
@@ -87,7 +87,11 @@ termios modes_of(int fd) {
 // Whether `fd` has data within a short wait.
 bool readable(int fd, int ms) {
   pollfd p{fd, POLLIN, 0};
-  return ::poll(&p, 1, ms) == 1 && (p.revents & POLLIN) != 0;
+  int r = 0;
+  while ((r = ::poll(&p, 1, ms)) < 0 && errno == EINTR) {
+    // the signal under test may interrupt the wait for its own byte
+  }
+  return r == 1 && (p.revents & POLLIN) != 0;
 }
 
 TEST(terminal, a_pty_is_a_terminal) {
@@ -242,7 +246,7 @@ TEST(terminal, has_stopped_reports_a_child_that_stopped_itself) {
   EXPECT_TRUE(stopped);
   EXPECT_FALSE(pipekit::has_stopped(p));  // the report was taken
   p.signal_group(SIGCONT);
-  EXPECT_EQ(p.wait().code(), 100);  // the helper's status after raise() returned
+  EXPECT_EQ(p.wait().code(), 100);        // the helper's status after raise() returned
   EXPECT_FALSE(pipekit::has_stopped(p));  // reaped
 }
 
