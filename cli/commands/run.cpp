@@ -59,6 +59,12 @@ command make_command(const run_options& o) {
   return cmd;
 }
 
+void use_pty(command& cmd, const run_options& o, std::optional<terminal_size> size) {
+  if (o.stdin_file.empty()) cmd.set_stdin(stdio::pty());
+  cmd.set_stdout(stdio::pty()).set_stderr(stdio::pty());
+  if (size) cmd.pty_size(*size);
+}
+
 int spawn_failure_status(const spawn_error& e) {
   if (e.stage() != spawn_stage::exec) return exit_run_failed;  // chdir, open (--stdin), pty, ...
   return e.code() == std::errc::no_such_file_or_directory ? exit_not_found : exit_cannot_execute;

@@ -38,6 +38,10 @@ std::chrono::milliseconds to_milliseconds(seconds_d d);
 // the runner's).
 command make_command(const run_options& o);
 
+// --pty: the command's stdout and stderr (and stdin, without --stdin) on a
+// new terminal, of `size` when ours is known.
+void use_pty(command& cmd, const run_options& o, std::optional<terminal_size> size);
+
 // Why a command could not start, in a shell's terms (125, 126, 127).
 int spawn_failure_status(const spawn_error& e);
 

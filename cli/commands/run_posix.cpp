@@ -222,11 +222,7 @@ int run_command(const run_options& o) {
   process p;
   try {
     command cmd = make_command(o);
-    if (o.pty) {
-      if (o.stdin_file.empty()) cmd.set_stdin(stdio::pty());
-      cmd.set_stdout(stdio::pty()).set_stderr(stdio::pty());
-      if (const auto size = our_window_size()) cmd.pty_size(*size);
-    }
+    if (o.pty) use_pty(cmd, o, our_window_size());
     if (lease && lease->possible()) cmd.foreground();
     p = cmd.spawn();
   } catch (const spawn_error& e) {

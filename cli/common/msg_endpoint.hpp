@@ -44,9 +44,13 @@ bool msg_endpoint_authenticates(const std::string& endpoint);
 // given. Throws std::system_error (errc::timed_out when --timeout passed).
 channel open_msg_endpoint(const msg_options& o, msg_direction d);
 
-// The one peer of a listening endpoint; a timeout says where nobody came,
-// and how long we waited.
-local_connection accept_one(local_server& server, const std::string& where, const msg_options& o);
+// What the connect and listen endpoints of both systems do with the local
+// server API (pipekit/local.hpp): a client's channel to `name`, answering the
+// HMAC challenge with --authkey; a server at `name` that accepts one peer
+// (a timeout says nobody came, where, and how long we waited), stops
+// listening, and challenges the peer with --authkey.
+channel connect_msg_endpoint(const std::string& name, const msg_options& o);
+channel listen_msg_endpoint(const std::string& name, const msg_options& o);
 
 // Help texts: the endpoint list for ENDPOINT, and the footer of `msg`.
 extern const char* const msg_endpoint_list;

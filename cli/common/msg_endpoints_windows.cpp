@@ -16,7 +16,6 @@
 #include <system_error>
 
 #include "common/msg_endpoint.hpp"
-#include "pipekit/auth.hpp"
 #include "pipekit/error.hpp"
 #include "pipekit/local.hpp"
 
@@ -35,22 +34,8 @@ bool msg_endpoint_authenticates(const std::string& endpoint) {
 
 channel open_msg_endpoint(const msg_options& o, msg_direction) {
   const std::string_view e = o.endpoint;
-  const deadline until = msg_deadline(o);
-  const auto key = [&] { return as_key(*o.authkey); };
-  if (e.starts_with("pipe:")) {
-    local_connection c = connect_local(std::string(e.substr(5)), local_mode::bytes, until);
-    channel ch(handle_stream(c.release_handle()), msg_channel_options(o));
-    if (o.authkey) authenticate_client(ch, key(), until);
-    return ch;
-  }
-  if (e.starts_with("pipe-listen:")) {
-    local_server server = local_server::listen(std::string(e.substr(12)));
-    local_connection c = accept_one(server, std::string(e.substr(12)), o);
-    server.close();  // one peer
-    channel ch(handle_stream(c.release_handle()), msg_channel_options(o));
-    if (o.authkey) authenticate_server(ch, key(), until);
-    return ch;
-  }
+  if (e.starts_with("pipe:")) return connect_msg_endpoint(std::string(e.substr(5)), o);
+  if (e.starts_with("pipe-listen:")) return listen_msg_endpoint(std::string(e.substr(12)), o);
   if (e.starts_with("handle:")) {
     if (o.authkey) msg_usage_error("--authkey needs a pipe: or pipe-listen: endpoint (who challenges first?)");
     const std::string number(e.substr(7));

@@ -45,7 +45,10 @@ inline constexpr int signal_break = 21;     // Windows: Ctrl-Break
 
 namespace detail {
 struct signal_relay_state;
-}
+struct signal_relay_state_deleter {
+  void operator()(signal_relay_state* s) const noexcept;
+};
+}  // namespace detail
 
 class signal_relay {
  public:
@@ -74,7 +77,7 @@ class signal_relay {
  private:
   void start(std::span<const int> signals, std::error_code& ec) noexcept;  // per OS
 
-  std::unique_ptr<detail::signal_relay_state> state_;
+  std::unique_ptr<detail::signal_relay_state, detail::signal_relay_state_deleter> state_;
 };
 
 }  // namespace pipekit

@@ -22,6 +22,8 @@ struct signal_relay_state {
   std::vector<std::pair<int, struct sigaction>> previous;
 };
 
+void signal_relay_state_deleter::operator()(signal_relay_state* s) const noexcept { delete s; }
+
 }  // namespace detail
 
 namespace {
@@ -50,17 +52,10 @@ void restore(detail::signal_relay_state& s) noexcept {
 
 }  // namespace
 
-signal_relay::signal_relay(std::span<const int> signals) {
-  std::error_code ec;
-  start(signals, ec);
-  detail::throw_if(ec, "signal relay");
-}
-
-signal_relay::signal_relay(std::span<const int> signals, std::error_code& ec) noexcept { start(signals, ec); }
-
 void signal_relay::start(std::span<const int> signals, std::error_code& ec) noexcept {
   ec.clear();
-  auto s = std::unique_ptr<detail::signal_relay_state>(new (std::nothrow) detail::signal_relay_state);
+  auto s = std::unique_ptr<detail::signal_relay_state, detail::signal_relay_state_deleter>(
+      new (std::nothrow) detail::signal_relay_state);
   if (!s) {
     ec = std::make_error_code(std::errc::not_enough_memory);
     return;

@@ -18,6 +18,8 @@ struct signal_relay_state {
   HANDLE event = nullptr;  // the process-wide event (see below)
 };
 
+void signal_relay_state_deleter::operator()(signal_relay_state* s) const noexcept { delete s; }
+
 }  // namespace detail
 
 namespace {
@@ -58,14 +60,6 @@ BOOL WINAPI on_console_event(DWORD event) {
 
 }  // namespace
 
-signal_relay::signal_relay(std::span<const int> signals) {
-  std::error_code ec;
-  start(signals, ec);
-  detail::throw_if(ec, "signal relay");
-}
-
-signal_relay::signal_relay(std::span<const int> signals, std::error_code& ec) noexcept { start(signals, ec); }
-
 void signal_relay::start(std::span<const int> signals, std::error_code& ec) noexcept {
   ec.clear();
   unsigned bits = 0;
@@ -76,7 +70,8 @@ void signal_relay::start(std::span<const int> signals, std::error_code& ec) noex
     }
     bits |= bit_of(sig);
   }
-  auto s = std::unique_ptr<detail::signal_relay_state>(new (std::nothrow) detail::signal_relay_state);
+  auto s = std::unique_ptr<detail::signal_relay_state, detail::signal_relay_state_deleter>(
+      new (std::nothrow) detail::signal_relay_state);
   if (!s) {
     ec = std::make_error_code(std::errc::not_enough_memory);
     return;
