@@ -60,7 +60,7 @@ class output_sink {
   }
 
   static constexpr std::size_t scratch_size = std::size_t{256} << 10;
-  static constexpr std::size_t small_output = std::size_t{1} << 20;
+  static constexpr std::size_t small_output = scratch_size;
   static constexpr std::size_t first_large_step = std::size_t{64} << 20;
 
  private:
