@@ -319,8 +319,20 @@ struct communicate_options {
   // stream) and is not collected in the result.
   std::function<void(std::string_view)> on_stdout_line;
   std::function<void(std::string_view)> on_stderr_line;
+  // The output you expect, in bytes: out (err) gets that capacity at its
+  // first byte, so output up to it is never reallocated or copied again.
+  // Only a hint: more output still grows the string.
+  std::size_t reserve_out = 0;
+  std::size_t reserve_err = 0;
 };
 
+// Output memory: out and err grow like any std::string up to 1 MiB; past
+// that, by large steps (the first to 64 MiB or the reserve_ hint, then
+// doubling) backed by huge pages where the system has them (Linux THP), so
+// that collecting fresh output costs little more than reading it. capacity()
+// may exceed size() by up to 64 MiB (or 2x): pages past size() were never
+// written and hold no memory, only address space. A result kept across
+// calls with communicate(options, result) reuses its capacity instead.
 struct communicate_result {
   std::string out;
   std::string err;
@@ -410,6 +422,11 @@ class process {
   communicate_result communicate(std::string_view input = {}, deadline until = no_deadline);
   communicate_result communicate(const communicate_options& options);
   communicate_result communicate(const communicate_options& options, std::error_code& ec);
+  // The same into `result`, which can be kept across calls: its out and err
+  // are cleared first and keep their capacity, so output that fits in what
+  // an earlier call left costs no allocation.
+  void communicate(const communicate_options& options, communicate_result& result);
+  void communicate(const communicate_options& options, communicate_result& result, std::error_code& ec);
 
   // Lets the child run on after this object is gone.
   void detach() noexcept;
