@@ -11,6 +11,14 @@ install(TARGETS pipekit EXPORT pipekit-targets
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT pipekit-targets NAMESPACE pipekit::
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/pipekit)
+get_target_property(pipekit_type pipekit TYPE)
+# The CMake package looks for what the exported target links: threads always,
+# libcrypto only for a static POSIX libpipekit (a shared one hides it).
+if(pipekit_type STREQUAL "STATIC_LIBRARY" AND NOT WIN32)
+  set(PIPEKIT_CONFIG_NEEDS_OPENSSL ON)
+else()
+  set(PIPEKIT_CONFIG_NEEDS_OPENSSL OFF)
+endif()
 configure_package_config_file(cmake/pipekit-config.cmake.in
         ${CMAKE_CURRENT_BINARY_DIR}/pipekit-config.cmake
         INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/pipekit)
@@ -30,7 +38,6 @@ string(REGEX REPLACE "/$" "" PIPEKIT_PC_PREFIX_FROM_PCFILEDIR "${PIPEKIT_PC_PREF
 # `--static`. POSIX: libcrypto (authentication); Windows: CNG and ntdll.
 # The .pc file sets no -std: a consumer compiles as C++20 or later, and a
 # -std=c++20 here would lower a consumer's -std=c++23.
-get_target_property(pipekit_type pipekit TYPE)
 if(WIN32)
   set(pipekit_pc_deps_requires "")
   set(pipekit_pc_deps_libs "-lbcrypt -lntdll")
