@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # sets variables for the scripts that source it
 # Shared by the run_*_test.sh scripts of tests/consumer (sourced, not run).
 #
 # Expects SRC_DIR and BUILD_DIR as $1 and $2 (BUILD_DIR: an already
