@@ -135,6 +135,7 @@
 #include <system_error>
 
 #include "pipekit/deadline.hpp"
+#include "pipekit/export.hpp"
 #include "pipekit/native_handle.hpp"
 #include "pipekit/stream.hpp"
 
@@ -166,7 +167,7 @@ namespace detail {
 class channel_core;
 }
 
-class channel {
+class PIPEKIT_EXPORT channel {
  public:
   // A closed channel.
   channel() noexcept;
@@ -289,7 +290,8 @@ class channel {
 // `variable` is set to that number, which is what from_environment() (or
 // Python's Connection(int(os.environ[...]))) reads. Close your copy of `end`
 // after spawn(). std::invalid_argument when `end` has no single handle.
-command& pass_channel(command& cmd, const channel& end, int child_fd = 3, const char* variable = channel_fd_variable);
+PIPEKIT_EXPORT command& pass_channel(command& cmd, const channel& end, int child_fd = 3,
+                                     const char* variable = channel_fd_variable);
 
 // The two ends of a new channel, like Python's multiprocessing.Pipe(duplex).
 struct channel_ends {
@@ -302,7 +304,8 @@ struct channel_ends {
 // Not duplex: an anonymous pipe (pipekit's default capacity); `first` only
 // receives and `second` only sends, as in `r, w = multiprocessing.Pipe(False)`.
 // Both ends are close-on-exec: they reach a child only through pass_handle().
-[[nodiscard]] channel_ends channel_pair(bool duplex = true, const channel_options& options = {});
-[[nodiscard]] channel_ends channel_pair(bool duplex, const channel_options& options, std::error_code& ec) noexcept;
+[[nodiscard]] PIPEKIT_EXPORT channel_ends channel_pair(bool duplex = true, const channel_options& options = {});
+[[nodiscard]] PIPEKIT_EXPORT channel_ends channel_pair(bool duplex, const channel_options& options,
+                                                       std::error_code& ec) noexcept;
 
 }  // namespace pipekit
