@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev googletest
   libcli11-dev libfmt-dev nlohmann-json3-dev
   python3 procps libssl-dev
+  libuv1-dev  # bench/ only: the libuv baseline of bench_communicate
 )
 if [[ ${1:-} == windows ]]; then
   packages+=(g++-mingw-w64-x86-64-posix wine wine64)

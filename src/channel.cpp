@@ -22,6 +22,7 @@
 #include "pipekit/process.hpp"
 #include "sys/channel_io.hpp"
 #include "sys/io.hpp"
+#include "sys/large_buffer.hpp"
 
 namespace pipekit {
 
@@ -43,13 +44,12 @@ constexpr std::size_t rx_default_capacity = 64 * kib;
 // (no copy); a smaller one goes through the receive buffer, so the same read
 // also takes in the messages after it.
 constexpr std::size_t direct_read_threshold = 32 * kib;
-// The first allocation for a message's payload; each time it fills, it
-// grows by payload_growth, never past the announced size. A factor of 4
-// rather than 2: for a 2 GiB message, fewer steps cut the page clearing and
-// copying of the growth from 11.7 s to 3.9 s on this VM (raw: 1.6 s), and
-// a peer still has to send a quarter of what it makes us hold.
-constexpr std::size_t first_payload_step = 1 * mib;
-constexpr std::size_t payload_growth = 4;
+// A message's payload gets its announced size as capacity at once (one
+// allocation, never copied), but std::string cannot grow its size without
+// zero-filling, and zero-filling touches memory: so the size grows only this
+// far ahead of what arrived, and a peer that announces a large message and
+// sends little makes us hold address space, not memory.
+constexpr std::size_t payload_fill_step = 1 * mib;
 // While a receiver thread holds the receive side, a blocked send() does not
 // read; it checks back this often in case that receiver has left recv().
 constexpr auto receiver_busy_recheck = std::chrono::milliseconds(10);
@@ -653,6 +653,16 @@ class channel_core {
       }
       // Checked before anything is allocated for the payload.
       if (size > options_.max_message_size) return fail_locked(errc::message_too_large, ec);
+      if (out.capacity() < size) {
+        out.clear();  // replaced anyway: nothing to copy into the new block
+        try {
+          reserve_large(out, static_cast<std::size_t>(size));
+        } catch (const std::bad_alloc&) {
+          // The header stays buffered: a later recv() can try again.
+          ec = std::make_error_code(std::errc::not_enough_memory);
+          return false;
+        }
+      }
       rx_consume(header);
       rx_in_message_ = true;
       rx_size_ = static_cast<std::size_t>(size);
@@ -671,15 +681,9 @@ class channel_core {
     };
     while (got < size) {
       if (std::min(out.size(), size) <= got) {
-        // Grow with what arrives: a peer announcing a large message must
-        // send it to make us hold it. Never zero-fills a reused string.
-        const std::size_t target = std::min(size, std::max(first_payload_step, payload_growth * out.size()));
-        try {
-          out.resize(target);
-        } catch (const std::bad_alloc&) {
-          ec = std::make_error_code(std::errc::not_enough_memory);
-          return keep_partial();
-        }
+        // Within the capacity reserved above: no allocation, only the
+        // zero-fill of one step (a reused string is already written).
+        out.resize(std::min(size, got + payload_fill_step));
       }
       const std::size_t room = std::min(out.size(), size) - got;
       if (rx_size() > 0) {

@@ -16,8 +16,8 @@ void communicate_streams(handle_stream& in_, handle_stream& out_, handle_stream&
   enum : std::uint64_t { tok_in = 0, tok_out = 1, tok_err = 2 };
   std::array<handle_stream*, 3> streams{&in_, &out_, &err_};
   std::array<bool, 3> active{false, false, false};
-  output_sink out_sink(&options.on_stdout_line);
-  output_sink err_sink(&options.on_stderr_line);
+  output_sink out_sink(&options.on_stdout_line, options.reserve_out);
+  output_sink err_sink(&options.on_stderr_line, options.reserve_err);
   std::array<output_sink*, 3> sinks{nullptr, &out_sink, &err_sink};
   std::array<std::string*, 3> targets{nullptr, &result.out, &result.err};
 

@@ -521,15 +521,28 @@ communicate_result process::communicate(const communicate_options& options) {
 }
 
 communicate_result process::communicate(const communicate_options& options, std::error_code& ec) {
-  ec.clear();
   communicate_result result;
+  communicate(options, result, ec);
+  return result;
+}
+
+void process::communicate(const communicate_options& options, communicate_result& result) {
+  std::error_code ec;
+  communicate(options, result, ec);
+  detail::throw_if(ec, "communicate");
+}
+
+void process::communicate(const communicate_options& options, communicate_result& result, std::error_code& ec) {
+  ec.clear();
+  result.out.clear();
+  result.err.clear();
+  result.input_written = 0;
   // Input with nowhere to go would be dropped without a word.
   if (!options.input.empty() && !in_.is_open()) {
     ec = make_error_code(errc::invalid_argument);
-    return result;
+    return;
   }
   detail::communicate_streams(in_, out_, err_, options, result, ec);
-  return result;
 }
 
 // ---- run --------------------------------------------------------------------

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -25,9 +26,13 @@
 namespace {
 std::atomic<bool> tracking{false};
 std::atomic<std::size_t> largest_allocation{0};
+// How many allocations of at least 2 MiB while `tracking` is on: proves that
+// a large message is allocated once, not grown step by step.
+std::atomic<std::size_t> large_allocations{0};
 
 void* tracked_alloc(std::size_t n) {
   if (tracking.load(std::memory_order_relaxed)) {
+    if (n >= (std::size_t{2} << 20)) large_allocations.fetch_add(1, std::memory_order_relaxed);
     std::size_t seen = largest_allocation.load(std::memory_order_relaxed);
     while (n > seen && !largest_allocation.compare_exchange_weak(seen, n, std::memory_order_relaxed)) {
     }
@@ -73,6 +78,18 @@ long max_rss_kib() {
   struct rusage ru {};
   ::getrusage(RUSAGE_SELF, &ru);
   return ru.ru_maxrss;
+}
+
+// The memory the process holds now (resident), in KiB; -1 where the system
+// does not say (Linux: /proc/self/statm).
+long rss_kib() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return -1;
+  long size = 0;
+  long resident = -1;
+  if (std::fscanf(f, "%ld %ld", &size, &resident) != 2) resident = -1;
+  std::fclose(f);
+  return resident < 0 ? -1 : resident * (::sysconf(_SC_PAGESIZE) / 1024);
 }
 
 // A channel reading from a raw writer we control byte by byte.
@@ -395,20 +412,58 @@ TEST(channel, eight_byte_length_form_is_read_and_bounded_by_the_limit) {
   }
 }
 
-TEST(channel, announced_size_within_the_limit_is_allocated_only_as_it_arrives) {
+TEST(channel, announced_size_within_the_limit_costs_memory_only_as_it_arrives) {
+  // The announced 60 MiB are reserved at once (address space, one
+  // allocation), but only what arrives is written: a peer that announces a
+  // lot and sends little makes us hold little memory.
   auto f = socket_feed();
-  f.raw.write_all(be32(60 * mib) + std::string(1024, 'x'));  // announces 60 MiB, sends 1 KiB, ends
-  f.raw.close();
-  const long rss_before = max_rss_kib();
-  largest_allocation = 0;
-  tracking = true;
+  f.raw.write_all(be32(60 * mib) + std::string(1024, 'x'));  // announces 60 MiB, sends 1 KiB
+  const long rss_before = rss_kib();
+  if (rss_before < 0) GTEST_SKIP() << "no /proc/self/statm: resident memory unknown";
+  const long peak_before = max_rss_kib();
   std::string m;
   std::error_code ec;
+  EXPECT_FALSE(f.ch.recv(m, pipekit::after(50ms), ec));  // the rest never comes: the partial message is held
+  EXPECT_TRUE(ec == std::errc::timed_out) << ec.message();
+  const long held = rss_kib() - rss_before;
+  EXPECT_LT(held, 8 * 1024) << "holding 1 KiB of a 60 MiB message takes " << held << " KiB";
+  EXPECT_LT(max_rss_kib() - peak_before, 8 * 1024);
+  f.raw.close();
   EXPECT_FALSE(f.ch.recv(m, pipekit::after(test_time), ec));
-  tracking = false;
   EXPECT_EQ(ec, pipekit::errc::protocol_error);
-  EXPECT_LE(largest_allocation.load(), 2 * mib);
-  EXPECT_LT(max_rss_kib() - rss_before, 16 * 1024);
+}
+
+TEST(channel, large_message_is_allocated_once_at_its_size) {
+  // Received into an empty string: one allocation of the announced size
+  // (rounded up to 2 MiB for huge pages), not growth by steps that end at up
+  // to twice the size.
+  auto [a, b] = pipekit::channel_pair();
+  const std::string big = pattern(17 * mib + 1, 4);
+  std::thread sender([&] { a.send(big); });
+  std::string m;
+  std::error_code ec;
+  large_allocations = 0;
+  tracking = true;
+  const bool got = b.recv(m, pipekit::after(test_time), ec);
+  tracking = false;
+  sender.join();
+  ASSERT_TRUE(got) << ec.message();
+  EXPECT_TRUE(m == big);
+  EXPECT_EQ(large_allocations.load(), 1u);
+  EXPECT_GE(m.capacity(), big.size());
+  EXPECT_LE(m.capacity(), big.size() + 2 * mib);
+  // A reused string that is large enough takes the next one in place.
+  const char* before = m.data();
+  std::thread again([&] { a.send(std::string_view(big).substr(1)); });
+  large_allocations = 0;
+  tracking = true;
+  const bool got2 = b.recv(m, pipekit::after(test_time), ec);
+  tracking = false;
+  again.join();
+  ASSERT_TRUE(got2) << ec.message();
+  EXPECT_EQ(m.size(), big.size() - 1);
+  EXPECT_EQ(m.data(), before);
+  EXPECT_EQ(large_allocations.load(), 0u);
 }
 
 // ---- deadlines ------------------------------------------------------------------

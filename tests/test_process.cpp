@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <new>
 #include <sstream>
 #include <thread>
 
@@ -19,6 +20,37 @@
 #include "pipekit/pipe.hpp"
 #include "pipekit/poller.hpp"
 #include "pipekit/process.hpp"
+
+// ---- allocation counting -----------------------------------------------------
+// How many allocations of at least 2 MiB this thread made while counting:
+// shows how communicate() grows its output.
+
+namespace {
+thread_local bool counting = false;
+thread_local std::size_t large_allocations = 0;
+
+void* counted_alloc(std::size_t n) {
+  if (counting && n >= (std::size_t{2} << 20)) ++large_allocations;
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+
+struct count_large_allocations {
+  count_large_allocations() {
+    large_allocations = 0;
+    counting = true;
+  }
+  ~count_large_allocations() { counting = false; }
+  std::size_t operator()() const { return large_allocations; }
+};
+}  // namespace
+
+void* operator new(std::size_t n) { return counted_alloc(n); }
+void* operator new[](std::size_t n) { return counted_alloc(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -96,6 +128,91 @@ TEST(process, communicate_moves_16_mib_each_way_without_deadlock) {
   ASSERT_EQ(r.err.size(), n);
   EXPECT_TRUE(r.out == input);
   EXPECT_TRUE(r.err == input);
+}
+
+TEST(process, communicate_collects_a_large_output_in_one_block) {
+  // Past 1 MiB the output jumps to one large block (64 MiB of address space,
+  // huge pages on Linux) instead of doubling through 2, 4, 8 and 16 MiB, each
+  // fresh memory and a copy of everything so far.
+  constexpr std::size_t n = 24 << 20;
+  auto cmd = child({"spew", std::to_string(n)});
+  cmd.set_stdout(pipekit::stdio::pipe());
+  auto p = cmd.spawn();
+  pipekit::communicate_result r;
+  std::size_t large = 0;
+  {
+    count_large_allocations count;
+    r = p.communicate({}, pipekit::after(60s));
+    large = count();
+  }
+  EXPECT_TRUE(p.wait().success());
+  ASSERT_EQ(r.out.size(), n);
+  EXPECT_TRUE(r.out == pattern(n));
+  EXPECT_EQ(large, 1u);
+  EXPECT_GE(r.out.capacity(), std::size_t{64} << 20);
+
+  // A small output stays small: no large block for a few bytes.
+  auto small = child({"spew", "100"});
+  small.set_stdout(pipekit::stdio::pipe());
+  auto q = small.spawn();
+  const auto rs = q.communicate({}, pipekit::after(60s));
+  EXPECT_TRUE(q.wait().success());
+  EXPECT_EQ(rs.out, pattern(100));
+  EXPECT_LT(rs.out.capacity(), std::size_t{1} << 20);
+}
+
+TEST(process, communicate_reserve_hint_sizes_the_output_at_its_first_byte) {
+  constexpr std::size_t n = 3 << 20;
+  auto cmd = child({"spew", std::to_string(n), "2"});
+  cmd.set_stderr(pipekit::stdio::pipe());
+  auto p = cmd.spawn();
+  pipekit::communicate_options o;
+  o.until = pipekit::after(60s);
+  o.reserve_err = 5 << 20;
+  pipekit::communicate_result r;
+  std::size_t large = 0;
+  {
+    count_large_allocations count;
+    p.communicate(o, r);
+    large = count();
+  }
+  EXPECT_TRUE(p.wait().success());
+  ASSERT_EQ(r.err.size(), n);
+  EXPECT_TRUE(r.err == pattern(n));
+  EXPECT_EQ(large, 1u);  // the hint, once: not 1 MiB, 2 MiB, 4 MiB
+  EXPECT_GE(r.err.capacity(), o.reserve_err);
+  EXPECT_LT(r.err.capacity(), std::size_t{64} << 20);  // the hint, not the default step
+}
+
+TEST(process, communicate_into_a_kept_result_reuses_its_buffer) {
+  constexpr std::size_t n = 8 << 20;
+  auto cmd = child({"spew", std::to_string(n)});
+  cmd.set_stdout(pipekit::stdio::pipe());
+  pipekit::communicate_options o;
+  o.until = pipekit::after(60s);
+  pipekit::communicate_result r;
+  r.err = "stale";
+  auto p1 = cmd.spawn();
+  p1.communicate(o, r);
+  EXPECT_TRUE(p1.wait().success());
+  ASSERT_EQ(r.out.size(), n);
+  EXPECT_EQ(r.err, "");  // replaced, not appended to
+  const char* data = r.out.data();
+  const std::size_t capacity = r.out.capacity();
+
+  auto p2 = cmd.spawn();
+  std::size_t large = 0;
+  {
+    count_large_allocations count;
+    p2.communicate(o, r);
+    large = count();
+  }
+  EXPECT_TRUE(p2.wait().success());
+  ASSERT_EQ(r.out.size(), n);
+  EXPECT_TRUE(r.out == pattern(n));
+  EXPECT_EQ(r.out.data(), data);
+  EXPECT_EQ(r.out.capacity(), capacity);
+  EXPECT_EQ(large, 0u);
 }
 
 TEST(process, missing_program_error_names_it_and_says_no_such_file) {

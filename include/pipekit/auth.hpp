@@ -57,6 +57,7 @@
 
 #include "pipekit/channel.hpp"
 #include "pipekit/deadline.hpp"
+#include "pipekit/export.hpp"
 
 namespace pipekit {
 
@@ -66,16 +67,20 @@ namespace pipekit {
 }
 
 // One step each (see the exchange above).
-void deliver_challenge(channel& ch, std::span<const std::byte> authkey, deadline until = no_deadline);
-void deliver_challenge(channel& ch, std::span<const std::byte> authkey, deadline until, std::error_code& ec) noexcept;
-void answer_challenge(channel& ch, std::span<const std::byte> authkey, deadline until = no_deadline);
-void answer_challenge(channel& ch, std::span<const std::byte> authkey, deadline until, std::error_code& ec) noexcept;
+PIPEKIT_EXPORT void deliver_challenge(channel& ch, std::span<const std::byte> authkey, deadline until = no_deadline);
+PIPEKIT_EXPORT void deliver_challenge(channel& ch, std::span<const std::byte> authkey, deadline until,
+                                      std::error_code& ec) noexcept;
+PIPEKIT_EXPORT void answer_challenge(channel& ch, std::span<const std::byte> authkey, deadline until = no_deadline);
+PIPEKIT_EXPORT void answer_challenge(channel& ch, std::span<const std::byte> authkey, deadline until,
+                                     std::error_code& ec) noexcept;
 
 // Both steps in the order of multiprocessing's Listener.accept() (deliver,
 // then answer) and Client() (answer, then deliver).
-void authenticate_server(channel& ch, std::span<const std::byte> authkey, deadline until = no_deadline);
-void authenticate_server(channel& ch, std::span<const std::byte> authkey, deadline until, std::error_code& ec) noexcept;
-void authenticate_client(channel& ch, std::span<const std::byte> authkey, deadline until = no_deadline);
-void authenticate_client(channel& ch, std::span<const std::byte> authkey, deadline until, std::error_code& ec) noexcept;
+PIPEKIT_EXPORT void authenticate_server(channel& ch, std::span<const std::byte> authkey, deadline until = no_deadline);
+PIPEKIT_EXPORT void authenticate_server(channel& ch, std::span<const std::byte> authkey, deadline until,
+                                        std::error_code& ec) noexcept;
+PIPEKIT_EXPORT void authenticate_client(channel& ch, std::span<const std::byte> authkey, deadline until = no_deadline);
+PIPEKIT_EXPORT void authenticate_client(channel& ch, std::span<const std::byte> authkey, deadline until,
+                                        std::error_code& ec) noexcept;
 
 }  // namespace pipekit

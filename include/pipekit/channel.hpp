@@ -39,14 +39,19 @@
 //   on a receive-only end (or receiving on a send-only one):
 //   errc::not_supported. Out of memory: std::errc::not_enough_memory.
 //
-// Allocation bounds: recv() sizes the message buffer by what actually
-// arrives, not by what is announced: at most 1 MiB before anything of the
-// payload arrived, then each time it fills it grows to 4 times its size,
-// never past the announced size. A peer that announces max_message_size and
-// sends a few bytes costs 1 MiB; in general the buffer is at most 4 times
-// what arrived (a reused `out` string that is already large enough is not
-// reallocated). Bytes read ahead of recv() are held in the channel's receive
-// buffer, at most max_buffered_incoming of them.
+// Allocation bounds: when a message's header has arrived, recv() gives
+// `out` the capacity for the announced size at once — one allocation that
+// is never copied, rounded up to 2 MiB for messages of 4 MiB and more, which
+// are backed by huge pages where the system has them (Linux THP); a reused
+// `out` whose capacity is large enough is not reallocated. That capacity is
+// address space: recv() writes, and so makes resident, only what arrived
+// plus at most 1 MiB ahead of it (std::string cannot grow without
+// zero-filling). A peer that announces max_message_size and sends a few
+// bytes costs about 4 MiB of memory at most (that 1 MiB and the 2 MiB pages
+// it falls in) and max_message_size of address space, which counts as
+// committed memory where the system does not overcommit (Windows, Linux with
+// vm.overcommit_memory=2). Bytes read ahead of recv() are held in the
+// channel's receive buffer, at most max_buffered_incoming of them.
 //
 // How two-way traffic cannot deadlock: two programs that each send a large
 // message before reading deadlock over plain pipes — both block in write()
@@ -130,6 +135,7 @@
 #include <system_error>
 
 #include "pipekit/deadline.hpp"
+#include "pipekit/export.hpp"
 #include "pipekit/native_handle.hpp"
 #include "pipekit/stream.hpp"
 
@@ -161,7 +167,7 @@ namespace detail {
 class channel_core;
 }
 
-class channel {
+class PIPEKIT_EXPORT channel {
  public:
   // A closed channel.
   channel() noexcept;
@@ -284,7 +290,8 @@ class channel {
 // `variable` is set to that number, which is what from_environment() (or
 // Python's Connection(int(os.environ[...]))) reads. Close your copy of `end`
 // after spawn(). std::invalid_argument when `end` has no single handle.
-command& pass_channel(command& cmd, const channel& end, int child_fd = 3, const char* variable = channel_fd_variable);
+PIPEKIT_EXPORT command& pass_channel(command& cmd, const channel& end, int child_fd = 3,
+                                     const char* variable = channel_fd_variable);
 
 // The two ends of a new channel, like Python's multiprocessing.Pipe(duplex).
 struct channel_ends {
@@ -297,7 +304,8 @@ struct channel_ends {
 // Not duplex: an anonymous pipe (pipekit's default capacity); `first` only
 // receives and `second` only sends, as in `r, w = multiprocessing.Pipe(False)`.
 // Both ends are close-on-exec: they reach a child only through pass_handle().
-[[nodiscard]] channel_ends channel_pair(bool duplex = true, const channel_options& options = {});
-[[nodiscard]] channel_ends channel_pair(bool duplex, const channel_options& options, std::error_code& ec) noexcept;
+[[nodiscard]] PIPEKIT_EXPORT channel_ends channel_pair(bool duplex = true, const channel_options& options = {});
+[[nodiscard]] PIPEKIT_EXPORT channel_ends channel_pair(bool duplex, const channel_options& options,
+                                                       std::error_code& ec) noexcept;
 
 }  // namespace pipekit

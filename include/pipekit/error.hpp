@@ -12,6 +12,8 @@
 #include <string>
 #include <system_error>
 
+#include "pipekit/export.hpp"
+
 namespace pipekit {
 
 enum class errc {
@@ -26,7 +28,7 @@ enum class errc {
   stale_registration,   // poller::add() of a number whose registered handle was closed without remove()
 };
 
-const std::error_category& error_category() noexcept;
+PIPEKIT_EXPORT const std::error_category& error_category() noexcept;
 
 inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), error_category()}; }
 

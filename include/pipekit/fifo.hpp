@@ -46,6 +46,7 @@
 #include <system_error>
 
 #include "pipekit/deadline.hpp"
+#include "pipekit/export.hpp"
 #include "pipekit/handle.hpp"
 #include "pipekit/stream.hpp"
 
@@ -64,18 +65,18 @@ struct fifo_options {
 // mode is set again after mkfifo(), on the FIFO itself, never through a
 // symbolic link). Errors: std::errc::file_exists if anything is at `path`;
 // errc::invalid_argument for a mode above 07777; the OS's errors otherwise.
-void create_fifo(const std::filesystem::path& path, unsigned mode = 0600);
-void create_fifo(const std::filesystem::path& path, unsigned mode, std::error_code& ec) noexcept;
+PIPEKIT_EXPORT void create_fifo(const std::filesystem::path& path, unsigned mode = 0600);
+PIPEKIT_EXPORT void create_fifo(const std::filesystem::path& path, unsigned mode, std::error_code& ec) noexcept;
 
-[[nodiscard]] handle_stream open_fifo_reader(const std::filesystem::path& path, deadline until,
-                                             const fifo_options& options = {});
-[[nodiscard]] handle_stream open_fifo_reader(const std::filesystem::path& path, deadline until,
-                                             const fifo_options& options, std::error_code& ec) noexcept;
+[[nodiscard]] PIPEKIT_EXPORT handle_stream open_fifo_reader(const std::filesystem::path& path, deadline until,
+                                                            const fifo_options& options = {});
+[[nodiscard]] PIPEKIT_EXPORT handle_stream open_fifo_reader(const std::filesystem::path& path, deadline until,
+                                                            const fifo_options& options, std::error_code& ec) noexcept;
 
-[[nodiscard]] handle_stream open_fifo_writer(const std::filesystem::path& path, deadline until,
-                                             const fifo_options& options = {});
-[[nodiscard]] handle_stream open_fifo_writer(const std::filesystem::path& path, deadline until,
-                                             const fifo_options& options, std::error_code& ec) noexcept;
+[[nodiscard]] PIPEKIT_EXPORT handle_stream open_fifo_writer(const std::filesystem::path& path, deadline until,
+                                                            const fifo_options& options = {});
+[[nodiscard]] PIPEKIT_EXPORT handle_stream open_fifo_writer(const std::filesystem::path& path, deadline until,
+                                                            const fifo_options& options, std::error_code& ec) noexcept;
 
 // A FIFO reader that stays open while writers come and go ("keep open"): it
 // holds a write end of the FIFO itself, so the last writer closing is no end
@@ -91,7 +92,7 @@ void create_fifo(const std::filesystem::path& path, unsigned mode, std::error_co
 //   std::size_t n = r.read_some(buf, pipekit::after(10s), ec);   // waits across writers
 //   r.close_keep_alive();
 //   std::string rest = r.read_to_end();                          // ends after the last writer
-class fifo_reader final : public stream {
+class PIPEKIT_EXPORT fifo_reader final : public stream {
  public:
   fifo_reader() noexcept = default;
   fifo_reader(fifo_reader&& other) noexcept;
@@ -131,8 +132,9 @@ class fifo_reader final : public stream {
 // On a non-blocking stream a record that does not fit now is
 // std::errc::operation_would_block, with nothing written.
 // Returns the bytes written (all of them unless `ec` is set).
-std::size_t write_record(stream& s, std::span<const std::byte> record, bool atomic_only = true);
-std::size_t write_record(stream& s, std::span<const std::byte> record, bool atomic_only, std::error_code& ec) noexcept;
+PIPEKIT_EXPORT std::size_t write_record(stream& s, std::span<const std::byte> record, bool atomic_only = true);
+PIPEKIT_EXPORT std::size_t write_record(stream& s, std::span<const std::byte> record, bool atomic_only,
+                                        std::error_code& ec) noexcept;
 inline std::size_t write_record(stream& s, std::string_view record, bool atomic_only = true) {
   return write_record(s, std::as_bytes(std::span(record)), atomic_only);
 }

@@ -8,11 +8,12 @@
 
 #include <system_error>
 
+#include "pipekit/export.hpp"
 #include "pipekit/native_handle.hpp"
 
 namespace pipekit {
 
-class handle {
+class PIPEKIT_EXPORT handle {
  public:
   handle() noexcept = default;
   explicit handle(native_handle_type h) noexcept : h_(h) {}

@@ -6,6 +6,8 @@
 #include <optional>
 #include <system_error>
 
+#include "pipekit/export.hpp"
+
 namespace pipekit {
 
 struct system_limits {
@@ -22,7 +24,7 @@ struct system_limits {
   std::optional<std::uint64_t> processes_hard;
 };
 
-[[nodiscard]] system_limits query_limits();
-[[nodiscard]] system_limits query_limits(std::error_code& ec) noexcept;
+[[nodiscard]] PIPEKIT_EXPORT system_limits query_limits();
+[[nodiscard]] PIPEKIT_EXPORT system_limits query_limits(std::error_code& ec) noexcept;
 
 }  // namespace pipekit

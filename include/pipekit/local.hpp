@@ -49,6 +49,7 @@
 #include <system_error>
 
 #include "pipekit/deadline.hpp"
+#include "pipekit/export.hpp"
 #include "pipekit/handle.hpp"
 #include "pipekit/stream.hpp"
 
@@ -89,7 +90,7 @@ struct peer_credentials {
 // became writable; send_message() with a deadline does not).
 // A zero-length message reads as 0 through read_some(), like the end of
 // stream: use receive_message() to tell them apart.
-class local_connection final : public stream {
+class PIPEKIT_EXPORT local_connection final : public stream {
  public:
   local_connection() noexcept = default;
   local_connection(local_connection&& other) noexcept;
@@ -142,7 +143,7 @@ class local_connection final : public stream {
 // A listening endpoint. Move-only; closing it (or destroying it) stops
 // accepting; connections already accepted stay open. On POSIX it removes the
 // socket file it created, if that file is still the one it created.
-class local_server {
+class PIPEKIT_EXPORT local_server {
  public:
   local_server() noexcept;
   local_server(local_server&& other) noexcept;
@@ -176,9 +177,10 @@ class local_server {
 
 // Connects to the local server `name` (see the top of this file for how the
 // deadline treats a server that is not there yet).
-[[nodiscard]] local_connection connect_local(const std::string& name, local_mode mode = local_mode::bytes,
-                                             deadline until = no_deadline);
-[[nodiscard]] local_connection connect_local(const std::string& name, local_mode mode, deadline until,
-                                             std::error_code& ec) noexcept;
+[[nodiscard]] PIPEKIT_EXPORT local_connection connect_local(const std::string& name,
+                                                            local_mode mode = local_mode::bytes,
+                                                            deadline until = no_deadline);
+[[nodiscard]] PIPEKIT_EXPORT local_connection connect_local(const std::string& name, local_mode mode, deadline until,
+                                                            std::error_code& ec) noexcept;
 
 }  // namespace pipekit

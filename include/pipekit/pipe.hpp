@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <system_error>
 
+#include "pipekit/export.hpp"
 #include "pipekit/stream.hpp"
 
 namespace pipekit {
@@ -49,22 +50,22 @@ struct pipe_pair {
   handle_stream write_end;
 };
 
-[[nodiscard]] pipe_pair make_pipe(const pipe_options& options = {});
-[[nodiscard]] pipe_pair make_pipe(const pipe_options& options, std::error_code& ec) noexcept;
+[[nodiscard]] PIPEKIT_EXPORT pipe_pair make_pipe(const pipe_options& options = {});
+[[nodiscard]] PIPEKIT_EXPORT pipe_pair make_pipe(const pipe_options& options, std::error_code& ec) noexcept;
 
 // The buffer size of the pipe behind `h`, in bytes.
-[[nodiscard]] std::size_t pipe_capacity(native_handle_type h);
-[[nodiscard]] std::size_t pipe_capacity(native_handle_type h, std::error_code& ec) noexcept;
+[[nodiscard]] PIPEKIT_EXPORT std::size_t pipe_capacity(native_handle_type h);
+[[nodiscard]] PIPEKIT_EXPORT std::size_t pipe_capacity(native_handle_type h, std::error_code& ec) noexcept;
 
 // Asks for a buffer of at least `bytes`; returns the size the OS granted.
 // Errors: not_supported where the OS has no such control (Windows fixes the
 // size at creation: use pipe_options::capacity), EPERM over the
 // per-user limit, EBUSY when the pipe holds more data than the new size.
-std::size_t set_pipe_capacity(native_handle_type h, std::size_t bytes);
-std::size_t set_pipe_capacity(native_handle_type h, std::size_t bytes, std::error_code& ec) noexcept;
+PIPEKIT_EXPORT std::size_t set_pipe_capacity(native_handle_type h, std::size_t bytes);
+PIPEKIT_EXPORT std::size_t set_pipe_capacity(native_handle_type h, std::size_t bytes, std::error_code& ec) noexcept;
 
 // PIPE_BUF: writes up to this size are never interleaved with other writers.
 // 0 where the OS documents no such guarantee (Windows).
-[[nodiscard]] std::size_t pipe_atomic_write_size() noexcept;
+[[nodiscard]] PIPEKIT_EXPORT std::size_t pipe_atomic_write_size() noexcept;
 
 }  // namespace pipekit

@@ -41,6 +41,7 @@
 #include <system_error>
 
 #include "pipekit/deadline.hpp"
+#include "pipekit/export.hpp"
 #include "pipekit/native_handle.hpp"
 
 namespace pipekit {
@@ -71,7 +72,7 @@ namespace detail {
 class poller_impl;
 }
 
-class poller {
+class PIPEKIT_EXPORT poller {
  public:
   explicit poller(poller_backend backend = poller_backend::automatic);
   poller(poller_backend backend, std::error_code& ec) noexcept;

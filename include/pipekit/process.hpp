@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "pipekit/deadline.hpp"
+#include "pipekit/export.hpp"
 #include "pipekit/stream.hpp"
 #include "pipekit/terminal.hpp"
 
@@ -50,7 +51,7 @@ struct process_ids;
 enum class file_mode { read, write, append };
 
 // How one standard stream of a child is set up.
-class stdio {
+class PIPEKIT_EXPORT stdio {
  public:
   enum class kind { inherit, null, pipe, file, borrowed, to_stdout, pty };
 
@@ -120,7 +121,7 @@ enum class spawn_stage : unsigned char {
   exec,          // finding or executing the program (not found, not executable, bad format)
 };
 // "exec", "chdir", "open", ...
-[[nodiscard]] const char* to_string(spawn_stage s) noexcept;
+[[nodiscard]] PIPEKIT_EXPORT const char* to_string(spawn_stage s) noexcept;
 
 // Why a spawn failed, besides its error code.
 struct spawn_failure {
@@ -128,7 +129,7 @@ struct spawn_failure {
   std::string detail;  // e.g. the path that could not be opened, the invalid argument
 };
 
-class command {
+class PIPEKIT_EXPORT command {
  public:
   explicit command(std::string program);
   command(std::initializer_list<std::string> argv);
@@ -226,7 +227,7 @@ class command {
 // plain integer loses. A default-constructed status is "not started": the
 // status of a command that never ran (run() when it could not start) or of
 // a wait that failed. It is never a success.
-class exit_status {
+class PIPEKIT_EXPORT exit_status {
  public:
   exit_status() noexcept = default;  // not started
   static exit_status exited(int code) noexcept { return exit_status{kind::exited, code, 0, false}; }
@@ -315,15 +316,27 @@ struct communicate_options {
   // stream) and is not collected in the result.
   std::function<void(std::string_view)> on_stdout_line;
   std::function<void(std::string_view)> on_stderr_line;
+  // The output you expect, in bytes: out (err) gets that capacity at its
+  // first byte, so output up to it is never reallocated or copied again.
+  // Only a hint: more output still grows the string.
+  std::size_t reserve_out = 0;
+  std::size_t reserve_err = 0;
 };
 
+// Output memory: out and err grow like any std::string up to 1 MiB; past
+// that, by large steps (the first to 64 MiB or the reserve_ hint, then
+// doubling) backed by huge pages where the system has them (Linux THP), so
+// that collecting fresh output costs little more than reading it. capacity()
+// may exceed size() by up to 64 MiB (or 2x): pages past size() were never
+// written and hold no memory, only address space. A result kept across
+// calls with communicate(options, result) reuses its capacity instead.
 struct communicate_result {
   std::string out;
   std::string err;
   std::size_t input_written = 0;  // on timeout, how much of the input went in
 };
 
-class process {
+class PIPEKIT_EXPORT process {
  public:
   process() noexcept = default;
   process(process&& other) noexcept;
@@ -406,6 +419,11 @@ class process {
   communicate_result communicate(std::string_view input = {}, deadline until = no_deadline);
   communicate_result communicate(const communicate_options& options);
   communicate_result communicate(const communicate_options& options, std::error_code& ec);
+  // The same into `result`, which can be kept across calls: its out and err
+  // are cleared first and keep their capacity, so output that fits in what
+  // an earlier call left costs no allocation.
+  void communicate(const communicate_options& options, communicate_result& result);
+  void communicate(const communicate_options& options, communicate_result& result, std::error_code& ec);
 
   // Lets the child run on after this object is gone.
   void detach() noexcept;
@@ -430,7 +448,7 @@ class process {
 // A spawn failure from the throwing form: code() is the errno (Windows
 // error); program() says which program, stage() at which step, detail() on
 // what (a path, an argument).
-class spawn_error : public std::system_error {
+class PIPEKIT_EXPORT spawn_error : public std::system_error {
  public:
   spawn_error(std::error_code ec, std::string program, spawn_failure why);
   [[nodiscard]] const std::string& program() const noexcept { return program_; }
@@ -447,8 +465,8 @@ class spawn_error : public std::system_error {
 // init, so it stays within reach of kill_own_descendants(). Process-wide and
 // permanent; pipekit never does it by itself (the pipekit command does, as
 // it owns every child it has). errc::not_supported elsewhere.
-void become_subreaper();
-void become_subreaper(std::error_code& ec) noexcept;
+PIPEKIT_EXPORT void become_subreaper();
+PIPEKIT_EXPORT void become_subreaper(std::error_code& ec) noexcept;
 
 // Linux: SIGKILL to every descendant of this process (found and stopped as
 // terminate() finds them), then reaps those that are its own children.
@@ -456,8 +474,8 @@ void become_subreaper(std::error_code& ec) noexcept;
 // (with become_subreaper()), once its process objects are done: a child a
 // process object still owns dies too, and that object's wait() then fails.
 // errc::not_supported elsewhere.
-std::size_t kill_own_descendants();
-std::size_t kill_own_descendants(std::error_code& ec) noexcept;
+PIPEKIT_EXPORT std::size_t kill_own_descendants();
+PIPEKIT_EXPORT std::size_t kill_own_descendants(std::error_code& ec) noexcept;
 
 struct run_result {
   std::string out;
@@ -472,7 +490,7 @@ struct run_result {
 // terminated, and result() holds what it wrote until then and its status
 // (like Python's subprocess.TimeoutExpired with .stdout and .stderr).
 // code() == std::errc::timed_out.
-class timeout_error : public std::system_error {
+class PIPEKIT_EXPORT timeout_error : public std::system_error {
  public:
   timeout_error(run_result partial, const std::string& what);
   [[nodiscard]] const run_result& result() const noexcept { return *result_; }
@@ -491,9 +509,9 @@ class timeout_error : public std::system_error {
 // - throwing form: spawn_error when the command cannot start, timeout_error
 //   (with the partial result) on timeout, std::system_error otherwise. A
 //   command that ran and failed is not an exception: check status.
-run_result run(command cmd, std::string_view input = {}, deadline until = no_deadline,
-               std::chrono::milliseconds kill_after = std::chrono::seconds(5));
-run_result run(command cmd, std::string_view input, deadline until, std::chrono::milliseconds kill_after,
-               std::error_code& ec);
+PIPEKIT_EXPORT run_result run(command cmd, std::string_view input = {}, deadline until = no_deadline,
+                              std::chrono::milliseconds kill_after = std::chrono::seconds(5));
+PIPEKIT_EXPORT run_result run(command cmd, std::string_view input, deadline until,
+                              std::chrono::milliseconds kill_after, std::error_code& ec);
 
 }  // namespace pipekit

@@ -33,6 +33,7 @@
 #include <system_error>
 #include <vector>
 
+#include "pipekit/export.hpp"
 #include "pipekit/native_handle.hpp"
 
 namespace pipekit {
@@ -45,12 +46,12 @@ inline constexpr int signal_break = 21;     // Windows: Ctrl-Break
 
 namespace detail {
 struct signal_relay_state;
-struct signal_relay_state_deleter {
+struct PIPEKIT_EXPORT signal_relay_state_deleter {
   void operator()(signal_relay_state* s) const noexcept;
 };
 }  // namespace detail
 
-class signal_relay {
+class PIPEKIT_EXPORT signal_relay {
  public:
   // Starts catching `signals`. Errors: another relay exists
   // (errc::invalid_argument); a signal that cannot be caught (sigaction's

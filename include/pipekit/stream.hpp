@@ -21,6 +21,7 @@
 #include <system_error>
 
 #include "pipekit/deadline.hpp"
+#include "pipekit/export.hpp"
 #include "pipekit/handle.hpp"
 
 namespace pipekit {
@@ -31,7 +32,7 @@ struct stream_access;
 
 enum class readiness : unsigned { read = 1, write = 2 };
 
-class stream {
+class PIPEKIT_EXPORT stream {
  public:
   stream() = default;
   stream(const stream&) = delete;
@@ -101,7 +102,7 @@ class stream {
 
 // handle_stream: a stream over one OS handle (pipe end, FIFO, socket, tty,
 // file). It owns the handle.
-class handle_stream final : public stream {
+class PIPEKIT_EXPORT handle_stream final : public stream {
  public:
   handle_stream() noexcept = default;
   explicit handle_stream(handle h) noexcept;

@@ -27,6 +27,7 @@
 
 #include <system_error>
 
+#include "pipekit/export.hpp"
 #include "pipekit/native_handle.hpp"
 
 namespace pipekit {
@@ -39,15 +40,15 @@ struct terminal_size {
 };
 
 // Whether `h` is a terminal (POSIX: isatty; Windows: a console handle).
-[[nodiscard]] bool is_terminal(native_handle_type h) noexcept;
+[[nodiscard]] PIPEKIT_EXPORT bool is_terminal(native_handle_type h) noexcept;
 
 // The window size of terminal `h`. Errors: not a terminal
 // (std::errc::inappropriate_io_control_operation, ENOTTY; Windows: the
 // GetConsoleScreenBufferInfo error, which also means "not a console output
 // handle"). A terminal that was never given a size (a new pty) reports 0
 // rows and 0 columns: callers treat that as unknown.
-[[nodiscard]] terminal_size window_size(native_handle_type tty);
-[[nodiscard]] terminal_size window_size(native_handle_type tty, std::error_code& ec) noexcept;
+[[nodiscard]] PIPEKIT_EXPORT terminal_size window_size(native_handle_type tty);
+[[nodiscard]] PIPEKIT_EXPORT terminal_size window_size(native_handle_type tty, std::error_code& ec) noexcept;
 
 enum class terminal_setting {
   // POSIX: cfmakeraw(): no line editing, echo or signal keys, bytes pass as
@@ -73,7 +74,7 @@ struct saved_terminal_modes {
 // (std::errc::inappropriate_io_control_operation on POSIX; Windows: the
 // GetConsoleMode error), or the error setting the modes; nothing changed then
 // and active() is false.
-class terminal_mode {
+class PIPEKIT_EXPORT terminal_mode {
  public:
   terminal_mode() noexcept = default;  // changes nothing
   terminal_mode(native_handle_type tty, terminal_setting setting);
@@ -115,7 +116,7 @@ enum class terminal_modes {
 //
 // Use it from one thread, the one that made it. Not movable: it owns part of
 // that thread's signal mask.
-class terminal_lease {
+class PIPEKIT_EXPORT terminal_lease {
  public:
   terminal_lease() noexcept = default;  // lends nothing
   explicit terminal_lease(native_handle_type tty) noexcept;
@@ -159,6 +160,6 @@ class terminal_lease {
 // Whether p has stopped (by a signal) since the last report; takes the
 // report, as waitid(WSTOPPED) does. pipekit's waits report exits only. False
 // when p is not running or on Windows (no stop there).
-[[nodiscard]] bool has_stopped(const process& p) noexcept;
+[[nodiscard]] PIPEKIT_EXPORT bool has_stopped(const process& p) noexcept;
 
 }  // namespace pipekit

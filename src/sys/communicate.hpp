@@ -3,6 +3,7 @@
 // overlapped I/O (src/windows/communicate_windows.cpp).
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <span>
@@ -11,6 +12,7 @@
 #include <system_error>
 
 #include "pipekit/process.hpp"
+#include "sys/large_buffer.hpp"
 
 namespace pipekit::detail {
 
@@ -21,12 +23,17 @@ void communicate_streams(handle_stream& in, handle_stream& out, handle_stream& e
                          communicate_result& result, std::error_code& ec);
 
 // Collects one output stream, into the result string or line by line into a
-// callback. Reads land in one reused scratch buffer (not zero-filled), then
-// are appended: fresh 1 MiB chunks per call cost more in page faults than
-// the append's copy (measured: bench/bench_communicate.cpp).
+// callback. Reads land in one scratch buffer small enough to stay in the
+// CPU's cache (not zero-filled), then are appended. The string's memory is
+// what costs (fresh 4 KiB pages fill slower than a pipe moves data, see
+// sys/large_buffer.hpp): up to small_output it grows as std::string does;
+// past that it jumps to first_large_step (or the caller's reserve hint) and
+// then doubles, in blocks backed by huge pages, so a 64 MiB output is one
+// block touched once, never copied (measured: bench/bench_communicate.cpp).
 class output_sink {
  public:
-  explicit output_sink(const std::function<void(std::string_view)>* on_line) : on_line_(on_line) {}
+  output_sink(const std::function<void(std::string_view)>* on_line, std::size_t reserve)
+      : on_line_(on_line), reserve_(reserve) {}
 
   std::span<std::byte> space() {
     if (!scratch_) scratch_ = std::make_unique_for_overwrite<char[]>(scratch_size);
@@ -35,6 +42,7 @@ class output_sink {
 
   void commit(std::size_t n, std::string& out) {
     if (!line_mode()) {
+      make_room(out, n);
       out.append(scratch_.get(), n);
       return;
     }
@@ -51,10 +59,26 @@ class output_sink {
     pending_.clear();
   }
 
+  static constexpr std::size_t scratch_size = std::size_t{256} << 10;
+  static constexpr std::size_t small_output = scratch_size;
+  static constexpr std::size_t first_large_step = std::size_t{64} << 20;
+
  private:
   bool line_mode() const { return on_line_ != nullptr && *on_line_; }
-  static constexpr std::size_t scratch_size = std::size_t{1} << 20;
+
+  void make_room(std::string& out, std::size_t n) const {
+    const std::size_t need = out.size() + n;
+    if (need <= out.capacity()) return;
+    if (reserve_ > out.capacity()) {
+      reserve_large(out, std::max(need, reserve_));
+    } else if (need > small_output) {
+      const std::size_t step = out.capacity() < first_large_step ? first_large_step : 2 * out.capacity();
+      reserve_large(out, std::max(need, step));
+    }  // else: std::string's own growth, on the heap
+  }
+
   const std::function<void(std::string_view)>* on_line_;
+  std::size_t reserve_;
   std::unique_ptr<char[]> scratch_;
   std::string pending_;
 };

@@ -35,8 +35,8 @@ void communicate_streams(handle_stream& in, handle_stream& out, handle_stream& e
   ops[0].stream = &in;
   ops[1].stream = &out;
   ops[2].stream = &err;
-  output_sink out_sink(&options.on_stdout_line);
-  output_sink err_sink(&options.on_stderr_line);
+  output_sink out_sink(&options.on_stdout_line, options.reserve_out);
+  output_sink err_sink(&options.on_stderr_line, options.reserve_err);
   std::array<output_sink*, 3> sinks{nullptr, &out_sink, &err_sink};
   std::array<std::string*, 3> targets{nullptr, &result.out, &result.err};
   std::array<std::span<std::byte>, 3> buffers{};

@@ -1,10 +1,20 @@
-// Uses the installed pipekit: a pipe, and `echo hi` with communicate().
-// Exits 0 only if both worked.
+// Uses an installed (or add_subdirectory'd) pipekit: a pipe, `echo hi` with
+// communicate(), and a program that does not exist, whose spawn_error must
+// be catchable here (with a shared libpipekit: across the library boundary,
+// which needs the exception's type information exported). Exits 0 only if
+// all three worked.
 #include <chrono>
 #include <iostream>
 #include <string>
 
 #include "pipekit/pipekit.hpp"
+
+// run_consumer_test.sh compiles this file with `-std=c++23 $(pkg-config
+// --cflags pipekit)`: the flags from pipekit.pc must not lower the standard
+// the consumer asked for.
+#ifdef PIPEKIT_CONSUMER_EXPECT_CXX23
+static_assert(__cplusplus > 202002L, "the consumer asked for C++23, but something lowered the standard");
+#endif
 
 int main() {
   try {
@@ -19,9 +29,16 @@ int main() {
     const pipekit::communicate_result r = child.communicate({}, pipekit::after(std::chrono::seconds(10)));
     const pipekit::exit_status status = child.wait();
 
+    bool caught = false;
+    try {
+      (void)pipekit::command{"pipekit-consumer-no-such-program"}.spawn();
+    } catch (const pipekit::spawn_error& e) {
+      caught = e.program() == "pipekit-consumer-no-such-program";
+    }
+
     std::cout << "pipekit " << pipekit::version << ": pipe='" << piped << "' echo='" << r.out.substr(0, 2) << "' "
-              << status.to_string() << "\n";
-    return piped == "through a pipe" && r.out == "hi\n" && status.success() ? 0 : 1;
+              << status.to_string() << " spawn_error caught=" << caught << "\n";
+    return piped == "through a pipe" && r.out == "hi\n" && status.success() && caught ? 0 : 1;
   } catch (const std::exception& e) {
     std::cerr << "consumer: " << e.what() << "\n";
     return 1;

@@ -8,35 +8,23 @@
 # temporary prefix; tests/consumer is then configured, built and run against
 # that prefix, and the same main.cpp is compiled with `pkg-config --cflags
 # --libs pipekit` and run. Everything is removed afterwards. Exits non-zero on
-# the first failure.
-set -euo pipefail
-
-if [[ $# -ne 2 ]]; then
-  echo "usage: $0 SRC_DIR BUILD_DIR" >&2
-  exit 2
-fi
-src_dir=$(cd "$1" && pwd)
-build_dir=$(cd "$2" && pwd)
-consumer_src="$src_dir/tests/consumer"
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/pipekit-consumer.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+# the first failure. Also checks the installed tree holds the license and, when
+# the build has the CLI, the `pipekit` command.
+# shellcheck source=common.sh
+source "$(dirname "$0")/common.sh"
 prefix="$tmp/prefix"
-
-step() { echo "== $*"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-# Use the compiler the library was built with, so the consumer links against
-# the same standard library.
-cache="$build_dir/CMakeCache.txt"
-[[ -f "$cache" ]] || fail "$build_dir is not a CMake build directory"
-cxx=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$cache")
-cxx=${cxx:-c++}
-sanitize=$(sed -n 's/^PIPEKIT_SANITIZE:[A-Z]*=//p' "$cache")
-[[ -z "$sanitize" ]] || fail "built with PIPEKIT_SANITIZE=$sanitize: a consumer would need -fsanitize too"
 
 step "install $build_dir into $prefix"
 cmake --install "$build_dir" --prefix "$prefix"
+
+step "installed files"
+license="$prefix/share/doc/pipekit/LICENSE"
+[[ -f "$license" ]] || fail "no LICENSE in $prefix/share/doc/pipekit"
+cmp -s "$license" "$src_dir/LICENSE" || fail "$license differs from the source tree's LICENSE"
+if [[ $(cache_value PIPEKIT_BUILD_CLI) == ON ]]; then
+  [[ -x "$prefix/bin/pipekit" ]] || fail "the build has the CLI, but bin/pipekit is not installed"
+  "$prefix/bin/pipekit" --version | grep -qF "$pipekit_version" || fail "the installed pipekit --version"
+fi
 
 # --- CMake: find_package(pipekit) ---------------------------------------------
 step "configure and build tests/consumer with find_package(pipekit)"
@@ -71,10 +59,21 @@ pc_libdir=$(pkg-config --variable=libdir pipekit)
 [[ "$(cd "$pc_libdir" 2>/dev/null && pwd)" == "$prefix"/* ]] ||
   fail "pipekit.pc: libdir=$pc_libdir is not inside the install prefix $prefix"
 
+# The consumer chooses the standard (C++20 or later, as the README says).
 # shellcheck disable=SC2046  # the flags are meant to split into words
-"$cxx" -o "$tmp/pkg-config-consumer" "$consumer_src/main.cpp" $(pkg-config --cflags --libs pipekit)
+"$cxx" -std=c++20 -o "$tmp/pkg-config-consumer" "$consumer_src/main.cpp" $(pkg-config --cflags --libs pipekit)
 
 step "run the pkg-config consumer"
 "$tmp/pkg-config-consumer" || fail "the pkg-config consumer failed"
+
+# A consumer that asks for a later standard keeps it: nothing in pipekit.pc
+# may lower it (main.cpp static_asserts). GCC 11+ says c++23, older ones c++2b.
+std23=-std=c++23
+echo 'int main() {}' | "$cxx" "$std23" -x c++ -fsyntax-only - 2>/dev/null || std23=-std=c++2b
+step "pkg-config build with $std23 placed before the .pc's flags"
+# shellcheck disable=SC2046
+"$cxx" "$std23" -DPIPEKIT_CONSUMER_EXPECT_CXX23 -o "$tmp/pkg-config-consumer-23" "$consumer_src/main.cpp" \
+       $(pkg-config --cflags --libs pipekit)
+"$tmp/pkg-config-consumer-23" || fail "the C++23 pkg-config consumer failed"
 
 echo "consumer test passed"

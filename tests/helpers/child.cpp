@@ -245,7 +245,13 @@ int main(int argc, char** argv) {
     if (how != "session" && how != "group" && how != "daemon") return 64;
     const pid_t pid = ::fork();
     if (pid == 0) {
-      if (how == "daemon" && ::fork() != 0) ::_exit(0);  // the middle process exits at once
+      const pid_t middle = ::getpid();
+      if (how == "daemon") {
+        if (::fork() != 0) ::_exit(0);  // the middle process exits at once
+        // Announce only once orphaned: before the middle process is gone the
+        // daemon is still its child, and so still in reach of a tree walk.
+        while (::getppid() == middle) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
       if (how == "group") ::setpgid(0, 0);
       else ::setsid();
       std::printf("%d\n", static_cast<int>(::getpid()));
