@@ -38,6 +38,12 @@ FAMILY_TARGETS = {
     ("BM_channel_roundtrip", "raw_sigpipe_guard"): None,
     ("BM_channel_batch", "raw"): None,
     ("BM_channel_crossing", "raw"): None,
+    # Issue 9, item 16: >= 0.8x the count-only loop and >= 1x libuv on 64 MiB.
+    # raw_poll and raw_fresh (the kept-result ceiling) are context.
+    ("BM_communicate", "raw_count"): 0.8,
+    ("BM_communicate", "raw_libuv"): 1.0,
+    ("BM_communicate", "raw_poll"): None,
+    ("BM_communicate", "raw_fresh"): None,
 }
 
 # (what, numerator, denominator, target): the issue's other targets, plus
@@ -63,6 +69,12 @@ CHECKS = [
     ("Python send_bytes of 2 GiB + 1 to pipekit recv vs raw socketpair",
      "BM_channel_crossing/python_sender/transport:socketpair/size:2GiB+1",
      "BM_channel_crossing/raw/transport:socketpair/size:2GiB+1", None),
+    ("pipekit communicate() 64 MiB into a reused result vs count-only raw loop",
+     "BM_communicate/pipekit_reused/size:64MiB", "BM_communicate/raw_count/size:64MiB", 0.8),
+    ("pipekit communicate() 64 MiB, reserve_out, vs count-only raw loop",
+     "BM_communicate/pipekit_reserve/size:64MiB", "BM_communicate/raw_count/size:64MiB", None),
+    ("raw loop keeping 64 MiB in fresh memory vs count-only (what fresh pages cost)",
+     "BM_communicate/raw_fresh/size:64MiB", "BM_communicate/raw_count/size:64MiB", None),
     ("pipekit default pipe vs raw OS-default pipe, 64 KiB chunks (lock-step trap)",
      "BM_pipe_throughput/pipekit/cap:1MiB/chunk:64KiB", "BM_pipe_throughput/raw/cap:64KiB/chunk:64KiB", None),
     ("raw 1 MiB pipe vs raw OS-default pipe, 64 KiB chunks",
@@ -189,8 +201,8 @@ def main(argv):
                 informational = bparts[1].startswith("raw_fork") or name in INFORMATIONAL
                 pairs.append((informational, base_name, base))
         for informational, base_name, base in sorted(pairs, key=lambda p: (p[0], p[1])):
-            target = None if informational else PAIR_TARGET
-            target = FAMILY_TARGETS.get((parts[0], base_name.split("/")[1]), target)
+            target = None if informational else \
+                FAMILY_TARGETS.get((parts[0], base_name.split("/")[1]), PAIR_TARGET)
             rows.append(row(f"{name}  vs  {base_name.split('/')[1]}", name, r, base_name, base, target))
     for what, num, den, target in CHECKS:
         if num in results and den in results:

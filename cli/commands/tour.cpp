@@ -240,18 +240,29 @@ bool communicate_with_cat() {
   constexpr std::size_t size = 16 * mib;
   std::string input(size, '\0');
   for (std::size_t i = 0; i < size; ++i) input[i] = static_cast<char>('a' + i % 26);
-  command cat{"cat"};
-  cat.set_stdin(stdio::pipe()).set_stdout(stdio::pipe());
-  const auto t0 = clock::now();
-  process p = cat.spawn();
-  const communicate_result r = p.communicate(input, after(std::chrono::seconds(30)));
-  const exit_status s = p.wait();
-  const double secs = seconds_since(t0);
-  say("{} into `cat` and back out, both at once (communicate): {:.3f} s, {:.2f} GiB/s", format_bytes(size), secs,
-      gib_per_second(size, secs));
-  say("cat {}", s.to_string());
-  if (r.out != input) return fail("got {} bytes back, {}", r.out.size(), r.out.size() == size ? "different" : "short");
-  return s.success() || fail("cat {}", s.to_string());
+  // Twice: the first large transfer of a process costs several times a later
+  // one, for a raw poll() loop just the same (the kernel's first use of pipe
+  // pages and fresh memory); the second call is what a program that does
+  // this often gets.
+  double seconds[2] = {};
+  for (double& secs : seconds) {
+    command cat{"cat"};
+    cat.set_stdin(stdio::pipe()).set_stdout(stdio::pipe());
+    const auto t0 = clock::now();
+    process p = cat.spawn();
+    const communicate_result r = p.communicate(input, after(std::chrono::seconds(30)));
+    const exit_status s = p.wait();
+    secs = seconds_since(t0);
+    if (!s.success()) return fail("cat {}", s.to_string());
+    if (r.out != input)
+      return fail("got {} bytes back, {}", r.out.size(), r.out.size() == size ? "different" : "short");
+  }
+  say("{} into `cat` and back out, both at once (communicate): {:.3f} s, {:.2f} GiB/s", format_bytes(size), seconds[1],
+      gib_per_second(size, seconds[1]));
+  say("the first time in this process: {:.3f} s, {:.2f} GiB/s (first use of pipe pages and fresh memory)", seconds[0],
+      gib_per_second(size, seconds[0]));
+  say("cat exited with code 0, both times");
+  return true;
 }
 
 bool timeout_kills_tree() {

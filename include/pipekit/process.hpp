@@ -323,7 +323,7 @@ struct communicate_options {
   std::size_t reserve_err = 0;
 };
 
-// Output memory: out and err grow like any std::string up to 1 MiB; past
+// Output memory: out and err grow like any std::string up to 256 KiB; past
 // that, by large steps (the first to 64 MiB or the reserve_ hint, then
 // doubling) backed by huge pages where the system has them (Linux THP), so
 // that collecting fresh output costs little more than reading it. capacity()
