@@ -46,7 +46,7 @@ inline constexpr int signal_break = 21;     // Windows: Ctrl-Break
 
 namespace detail {
 struct signal_relay_state;
-struct PIPEKIT_EXPORT signal_relay_state_deleter {
+struct signal_relay_state_deleter {  // used only inside the library (the destructor is there)
   void operator()(signal_relay_state* s) const noexcept;
 };
 }  // namespace detail
