@@ -21,14 +21,29 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "cli.hpp"
+#include "commands/commands.hpp"
+#include "common/errors.hpp"
+#include "common/platform.hpp"
 #include "pipekit/version.hpp"
 
 namespace {
 
 namespace cli = pipekit::cli;
+
+// The commands, in the order `pipekit --help` lists them.
+const cli::command_entry command_table[] = {
+    {"limits", "Print pipe sizes and descriptor and process limits", cli::setup_limits},
+    {"run", "Run a command; exit with its status (124 on timeout, like timeout(1))", cli::setup_run,
+     cli::platforms::all, cli::exit_run_failed, cli::exit_run_failed, true},
+    // The tour shows POSIX pipes; its Windows edition is still to come.
+    {"tour", "Show each kind of pipe on this machine, with measurements", cli::setup_tour, cli::platforms::posix},
+    {"msg", "Send or receive messages (Python multiprocessing.connection framing)", cli::setup_msg},
+    // FIFOs are POSIX's (Windows named pipes: msg pipe:/pipe-listen:).
+    {"fifo", "Create, read or write a FIFO (named pipe)", cli::setup_fifo, cli::platforms::posix},
+};
 
 std::vector<CLI::App*> commands_of(CLI::App& app) {
   return app.get_subcommands([](CLI::App*) { return true; });
@@ -73,7 +88,7 @@ CLI::App* follow_commands(CLI::App& app, const std::vector<std::string>& args, s
 
 int unknown_command(CLI::App& level, const std::string& path, const std::string& word) {
   const std::string where = path == "pipekit" ? "" : path.substr(8) + " ";
-  fmt::print(stderr, "pipekit: unknown command '{}{}'\n", where, word);
+  cli::print_error("unknown command '{}{}'", where, word);
   list_commands(level, path);
   return cli::exit_usage;
 }
@@ -86,7 +101,7 @@ int print_help(CLI::App& app, const std::vector<std::string>& words) {
   CLI::App* level = follow_commands(app, words, path, unknown, used);
   if (!unknown.empty()) return unknown_command(*level, path, unknown);
   if (used < words.size()) {
-    fmt::print(stderr, "pipekit: help: unexpected '{}' (pipekit help [CMD [SUBCMD]])\n", words[used]);
+    cli::print_error("help: unexpected '{}' (pipekit help [CMD [SUBCMD]])", words[used]);
     return cli::exit_usage;
   }
   const std::size_t last_space = path.rfind(' ');
@@ -108,7 +123,8 @@ int run_cli(int argc, char** argv) {
     args.erase(dashes, args.end());
   }
 
-  int status = 0;
+  cli::command_context ctx;
+  ctx.after_dashes = std::move(after_dashes);
   CLI::App app{"pipekit: pipes, processes and channels, one abstraction", "pipekit"};
   app.set_version_flag("--version", fmt::format("pipekit {}", pipekit::version), "Print the version and exit");
   app.require_subcommand(1);
@@ -116,26 +132,31 @@ int run_cli(int argc, char** argv) {
   app.footer(
       "Usage errors exit with status 2 (pipekit run: 125, as timeout(1)). 'pipekit help CMD' prints the help of "
       "CMD.");
-  cli::add_limits(app, status);
-  CLI::App* run = cli::add_run(app, after_dashes, status);
-#if !defined(_WIN32)  // the tour shows POSIX pipes; its Windows edition is still to come
-  cli::add_tour(app, status);
-#endif
-  cli::add_msg(app, status);
-#if !defined(_WIN32)  // FIFOs are POSIX's (Windows named pipes: msg pipe:/pipe-listen:)
-  cli::add_fifo(app, status);
-#endif
+  std::vector<std::pair<const cli::command_entry*, CLI::App*>> made;
+  for (const cli::command_entry& c : command_table) {
+    if (!cli::includes(c.available, cli::current_platform())) continue;
+    CLI::App* sub = app.add_subcommand(c.name, c.summary);
+    c.setup(*sub, ctx);
+    made.emplace_back(&c, sub);
+  }
+  // The entry of the command that was parsed, if any.
+  const auto parsed = [&]() -> const cli::command_entry* {
+    for (const auto& [c, sub] : made)
+      if (sub->parsed()) return c;
+    return nullptr;
+  };
   app.add_subcommand("help", "Print the help of pipekit or of one command: pipekit help [CMD [SUBCMD]]")
       ->allow_extras();
   app.parse_complete_callback([&] {
-    if (had_dashes && !run->parsed())
-      throw CLI::ExtrasError(after_dashes.empty() ? std::vector<std::string>{"--"} : after_dashes);
+    const cli::command_entry* c = parsed();
+    if (had_dashes && (c == nullptr || !c->takes_command_line))
+      throw CLI::ExtrasError(ctx.after_dashes.empty() ? std::vector<std::string>{"--"} : ctx.after_dashes);
   });
 
   // CLI11 reports a word that names no command as a missing command (or an
   // extra argument); users deserve its name and the list.
   if (!args.empty() && args.front() == "help") {
-    if (had_dashes) args.insert(args.end(), after_dashes.begin(), after_dashes.end());
+    if (had_dashes) args.insert(args.end(), ctx.after_dashes.begin(), ctx.after_dashes.end());
     return print_help(app, std::vector<std::string>(args.begin() + 1, args.end()));
   }
   std::string path;
@@ -144,8 +165,7 @@ int run_cli(int argc, char** argv) {
   CLI::App* named = follow_commands(app, args, path, unknown, used);
   if (!unknown.empty()) return unknown_command(*named, path, unknown);
   if (used == args.size() && !had_dashes && !commands_of(*named).empty()) {
-    fmt::print(stderr, "pipekit: {}\n",
-               named == &app ? "a command is required" : "'" + path.substr(8) + "' needs a command");
+    cli::print_error("{}", named == &app ? "a command is required" : "'" + path.substr(8) + "' needs a command");
     list_commands(*named, path);
     return cli::exit_usage;
   }
@@ -156,21 +176,21 @@ int run_cli(int argc, char** argv) {
     app.parse(args);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);  // --help, --version
-    fmt::print(stderr, "pipekit: {}\nTry '{} --help' for more information.\n", e.what(), path);
-    return run->parsed() ? cli::exit_run_failed : cli::exit_usage;
+    cli::print_usage_error(e.what(), path);
+    const cli::command_entry* c = parsed();
+    return c != nullptr ? c->usage_status : cli::exit_usage;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "pipekit: {}\n", e.what());
-    return run->parsed() ? cli::exit_run_failed : cli::exit_failure;
+    cli::print_error("{}", e.what());
+    const cli::command_entry* c = parsed();
+    return c != nullptr ? c->failure_status : cli::exit_failure;
   }
-  return status;
+  return ctx.status;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-#if !defined(_WIN32)
   cli::reserve_standard_descriptors();
-#endif
   try {
     return run_cli(argc, argv);
   } catch (const std::exception& e) {  // e.g. out of memory while setting up

@@ -96,4 +96,13 @@ parsed<std::uint64_t> parse_size(std::string_view text, std::uint64_t max) {
 
 std::string describe_seconds(seconds_d s) { return fmt::format("{} s", s.count()); }
 
+std::string format_bytes(std::uint64_t bytes) {
+  constexpr std::uint64_t kib = 1024;
+  if (bytes >= kib * kib * kib && bytes % (kib * kib * kib) == 0)
+    return fmt::format("{} GiB", bytes / (kib * kib * kib));
+  if (bytes >= kib * kib && bytes % (kib * kib) == 0) return fmt::format("{} MiB", bytes / (kib * kib));
+  if (bytes >= kib && bytes % kib == 0) return fmt::format("{} KiB", bytes / kib);
+  return fmt::format("{} bytes", bytes);
+}
+
 }  // namespace pipekit::cli

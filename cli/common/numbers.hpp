@@ -38,6 +38,9 @@ using parsed = std::variant<T, std::string>;
 // GiB also read), up to `max`.
 [[nodiscard]] parsed<std::uint64_t> parse_size(std::string_view text, std::uint64_t max = UINT64_MAX);
 
+// "64 KiB", "1 MiB", "4096 bytes": exact binary units when they divide evenly.
+[[nodiscard]] std::string format_bytes(std::uint64_t bytes);
+
 // "0.5 s", "2 s", "90 s": a duration for messages.
 [[nodiscard]] std::string describe_seconds(seconds_d s);
 

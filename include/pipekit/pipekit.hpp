@@ -14,5 +14,7 @@
 #include "pipekit/pipe.hpp"
 #include "pipekit/poller.hpp"
 #include "pipekit/process.hpp"
+#include "pipekit/signals.hpp"
 #include "pipekit/stream.hpp"
+#include "pipekit/terminal.hpp"
 #include "pipekit/version.hpp"

@@ -40,6 +40,7 @@
 #include "pipekit/deadline.hpp"
 #include "pipekit/export.hpp"
 #include "pipekit/stream.hpp"
+#include "pipekit/terminal.hpp"
 
 namespace pipekit {
 
@@ -91,11 +92,6 @@ enum class process_group {
   inherit,      // stay in the parent's process group
   new_group,    // lead a new process group (the default)
   new_session,  // lead a new session (setsid): no controlling terminal
-};
-
-struct terminal_size {
-  unsigned short rows = 24;
-  unsigned short columns = 80;
 };
 
 // What happens to a still-running child when its process object is destroyed.

@@ -23,8 +23,7 @@
 #include <string_view>
 #include <system_error>
 
-#include "msg_endpoint.hpp"
-#include "pipekit/auth.hpp"
+#include "common/msg_endpoint.hpp"
 #include "pipekit/error.hpp"
 #include "pipekit/fifo.hpp"
 #include "pipekit/local.hpp"
@@ -42,26 +41,11 @@ const char* const msg_endpoint_footer =
     "124);\n"
     "recv's wait ends once a writer has sent something or closed. No --authkey: a FIFO is one-way.";
 
-// POSIX streams have no text mode.
-void set_binary_stdout() {}
-void set_binary_stdin() {}
-
 bool msg_endpoint_authenticates(const std::string& endpoint) {
   return endpoint.starts_with("unix:") || endpoint.starts_with("unix-listen:");
 }
 
 namespace {
-
-// The one peer; a timeout says where nobody came, and how long we waited.
-local_connection accept_one(local_server& server, const std::string& where, const msg_options& o) {
-  try {
-    return server.accept(msg_deadline(o));
-  } catch (const std::system_error& e) {
-    if (e.code() != errc::timed_out) throw;
-    throw std::system_error(e.code(),
-                            fmt::format("no client connected to {} within {}", where, describe_seconds(*o.timeout)));
-  }
-}
 
 // fifo:PATH: the write end to send, the read end to receive.
 channel open_fifo_endpoint(const msg_options& o, const std::string& path, msg_direction d) {
@@ -87,26 +71,13 @@ channel open_fifo_endpoint(const msg_options& o, const std::string& path, msg_di
 
 channel open_msg_endpoint(const msg_options& o, msg_direction d) {
   const std::string_view e = o.endpoint;
-  const deadline until = msg_deadline(o);
-  const auto key = [&] { return as_key(*o.authkey); };
   if (e.starts_with("unix:")) {
-    const std::string path(e.substr(5));
     // Without --timeout a missing server is an error at once (like socat);
     // with it, pipekit waits for the server to appear.
-    local_connection c = connect_local(path, local_mode::bytes, until);
-    channel ch(handle_stream(c.release_handle()), msg_channel_options(o));
-    if (o.authkey) authenticate_client(ch, key(), until);
-    return ch;
+    return connect_msg_endpoint(std::string(e.substr(5)), o);
   }
-  if (e.starts_with("unix-listen:")) {
-    const std::string path(e.substr(12));
-    local_server server = local_server::listen(path);
-    local_connection c = accept_one(server, path, o);
-    server.close();  // one peer; the socket file goes away
-    channel ch(handle_stream(c.release_handle()), msg_channel_options(o));
-    if (o.authkey) authenticate_server(ch, key(), until);
-    return ch;
-  }
+  if (e.starts_with("unix-listen:"))
+    return listen_msg_endpoint(std::string(e.substr(12)), o);  // the socket file goes away
   if (e.starts_with("fd:")) {
     if (o.authkey) msg_usage_error("--authkey needs a unix: or unix-listen: endpoint (who challenges first?)");
     const std::string number(e.substr(3));

@@ -7,9 +7,7 @@
 // Python's multiprocessing.connection.Client(r'\\.\pipe\NAME') and
 // Listener(r'\\.\pipe\NAME') speak to these (byte-mode pipes, the same
 // framing and HMAC challenge).
-#include <fcntl.h>
 #include <fmt/core.h>
-#include <io.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -17,8 +15,7 @@
 #include <string_view>
 #include <system_error>
 
-#include "msg_endpoint.hpp"
-#include "pipekit/auth.hpp"
+#include "common/msg_endpoint.hpp"
 #include "pipekit/error.hpp"
 #include "pipekit/local.hpp"
 
@@ -31,46 +28,14 @@ const char* const msg_endpoint_footer =
     "With --authkey, pipe-listen: challenges the peer as multiprocessing's Listener does and pipe: answers as its\n"
     "Client does; a wrong key on either side fails with exit status 1.";
 
-void set_binary_stdout() { ::_setmode(::_fileno(stdout), _O_BINARY); }
-void set_binary_stdin() { ::_setmode(::_fileno(stdin), _O_BINARY); }
-
 bool msg_endpoint_authenticates(const std::string& endpoint) {
   return endpoint.starts_with("pipe:") || endpoint.starts_with("pipe-listen:");
 }
 
-namespace {
-
-// The one peer; a timeout says where nobody came, and how long we waited.
-local_connection accept_one(local_server& server, const std::string& where, const msg_options& o) {
-  try {
-    return server.accept(msg_deadline(o));
-  } catch (const std::system_error& e) {
-    if (e.code() != errc::timed_out) throw;
-    throw std::system_error(e.code(),
-                            fmt::format("no client connected to {} within {}", where, describe_seconds(*o.timeout)));
-  }
-}
-
-}  // namespace
-
 channel open_msg_endpoint(const msg_options& o, msg_direction) {
   const std::string_view e = o.endpoint;
-  const deadline until = msg_deadline(o);
-  const auto key = [&] { return as_key(*o.authkey); };
-  if (e.starts_with("pipe:")) {
-    local_connection c = connect_local(std::string(e.substr(5)), local_mode::bytes, until);
-    channel ch(handle_stream(c.release_handle()), msg_channel_options(o));
-    if (o.authkey) authenticate_client(ch, key(), until);
-    return ch;
-  }
-  if (e.starts_with("pipe-listen:")) {
-    local_server server = local_server::listen(std::string(e.substr(12)));
-    local_connection c = accept_one(server, std::string(e.substr(12)), o);
-    server.close();  // one peer
-    channel ch(handle_stream(c.release_handle()), msg_channel_options(o));
-    if (o.authkey) authenticate_server(ch, key(), until);
-    return ch;
-  }
+  if (e.starts_with("pipe:")) return connect_msg_endpoint(std::string(e.substr(5)), o);
+  if (e.starts_with("pipe-listen:")) return listen_msg_endpoint(std::string(e.substr(12)), o);
   if (e.starts_with("handle:")) {
     if (o.authkey) msg_usage_error("--authkey needs a pipe: or pipe-listen: endpoint (who challenges first?)");
     const std::string number(e.substr(7));

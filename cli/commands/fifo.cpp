@@ -8,6 +8,8 @@
 //
 // read and write create a missing PATH first (owner only, left in place),
 // as `pipekit msg ... fifo:PATH` does.
+#include "pipekit/fifo.hpp"
+
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
@@ -22,10 +24,10 @@
 #include <string>
 #include <system_error>
 
-#include "cli.hpp"
+#include "commands/commands.hpp"
+#include "common/errors.hpp"
 #include "common/options.hpp"
 #include "pipekit/error.hpp"
-#include "pipekit/fifo.hpp"
 #include "pipekit/pipe.hpp"
 
 namespace pipekit::cli {
@@ -51,7 +53,7 @@ deadline timeout_deadline(const fifo_cli_options& o) {
 }
 
 int timed_out(const fifo_cli_options& o, const char* peer) {
-  fmt::print(stderr, "pipekit: no {} opened {} within {}\n", peer, o.path, describe_seconds(*o.timeout));
+  print_error("no {} opened {} within {}", peer, o.path, describe_seconds(*o.timeout));
   return exit_timed_out;
 }
 
@@ -131,10 +133,10 @@ int copy_lines(handle_stream& w, const fifo_cli_options& o) {
     if (!std::cin.eof()) line.push_back('\n');
     const bool atomic = line.size() <= pipe_atomic_write_size();
     if (!atomic)
-      fmt::print(stderr,
-                 "pipekit: warning: line {} is {} bytes, more than PIPE_BUF ({} bytes) can carry in one atomic "
-                 "write: written in several writes, which other writers' data may interleave\n",
-                 number, line.size(), pipe_atomic_write_size());
+      print_error(
+          "warning: line {} is {} bytes, more than PIPE_BUF ({} bytes) can carry in one atomic "
+          "write: written in several writes, which other writers' data may interleave\n",
+          number, line.size(), pipe_atomic_write_size());
     std::error_code ec;
     (void)write_record(w, std::as_bytes(std::span(line)), atomic, ec);
     if (ec) write_failed(o, ec, fmt::format("line {}", number));
@@ -165,8 +167,8 @@ void add_open_options(CLI::App* sub, const std::shared_ptr<fifo_cli_options>& o,
 
 }  // namespace
 
-CLI::App* add_fifo(CLI::App& app, int& status) {
-  CLI::App* fifo = app.add_subcommand("fifo", "Create, read or write a FIFO (named pipe)");
+void setup_fifo(CLI::App& app, command_context& ctx) {
+  CLI::App* fifo = &app;
   fifo->require_subcommand(1);
   fifo->footer(
       "read and write create a missing FIFO (mode 600, left in place), and refuse a symbolic link, anything\n"
@@ -177,9 +179,9 @@ CLI::App* add_fifo(CLI::App& app, int& status) {
   CLI::App* create_cmd = fifo->add_subcommand("create", "Create a FIFO with exactly --mode (the umask does not apply)");
   add_path(create_cmd, co);
   create_cmd->add_option("--mode", co->mode, "Permissions, in octal (default 600: owner only)")->type_name("OCTAL");
-  create_cmd->callback([co, &status] {
+  create_cmd->callback([co, &ctx] {
     create_path(*co);
-    status = 0;
+    ctx.status = 0;
   });
 
   auto ro = std::make_shared<fifo_cli_options>();
@@ -190,7 +192,7 @@ CLI::App* add_fifo(CLI::App& app, int& status) {
                    "--keep-open: until the first data)");
   read_cmd->add_flag("--keep-open", ro->keep_open,
                      "Stay open while writers come and go (never ends by itself: stop it with a signal)");
-  read_cmd->callback([ro, &status] { status = read_fifo(*ro); });
+  read_cmd->callback([ro, &ctx] { ctx.status = read_fifo(*ro); });
 
   auto wo = std::make_shared<fifo_cli_options>();
   CLI::App* write_cmd = fifo->add_subcommand(
@@ -201,8 +203,7 @@ CLI::App* add_fifo(CLI::App& app, int& status) {
   add_open_options(write_cmd, wo, "Give up (exit 124) if no reader opens the FIFO within DURATION");
   write_cmd->add_flag("--stream", wo->stream,
                       "Copy stdin as plain bytes, in writes of any size (binary data; no atomic lines)");
-  write_cmd->callback([wo, &status] { status = write_fifo(*wo); });
-  return fifo;
+  write_cmd->callback([wo, &ctx] { ctx.status = write_fifo(*wo); });
 }
 
 }  // namespace pipekit::cli

@@ -1,6 +1,7 @@
 // The endpoints of `pipekit msg`: what each platform offers, behind one
-// call. cli/msg_endpoints_posix.cpp: unix:, unix-listen:, fd:, fifo:;
-// cli/msg_endpoints_windows.cpp: pipe:, pipe-listen:, handle:.
+// call. common/msg_endpoints_posix.cpp: unix:, unix-listen:, fd:, fifo:;
+// common/msg_endpoints_windows.cpp: pipe:, pipe-listen:, handle:; what both
+// share in common/msg_endpoint.cpp.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include "common/records.hpp"
 #include "pipekit/channel.hpp"
 #include "pipekit/deadline.hpp"
+#include "pipekit/local.hpp"
 
 namespace pipekit::cli {
 
@@ -42,12 +44,13 @@ bool msg_endpoint_authenticates(const std::string& endpoint);
 // given. Throws std::system_error (errc::timed_out when --timeout passed).
 channel open_msg_endpoint(const msg_options& o, msg_direction d);
 
-// Makes stdout write bytes as they are: recv's output is each payload and
-// "\n", never "\r\n" (Windows' text mode would add the "\r"). The same for
-// stdin, for -0 and --netstring input (a line keeps text mode on Windows,
-// so "\r\n" ends one).
-void set_binary_stdout();
-void set_binary_stdin();
+// What the connect and listen endpoints of both systems do with the local
+// server API (pipekit/local.hpp): a client's channel to `name`, answering the
+// HMAC challenge with --authkey; a server at `name` that accepts one peer
+// (a timeout says nobody came, where, and how long we waited), stops
+// listening, and challenges the peer with --authkey.
+channel connect_msg_endpoint(const std::string& name, const msg_options& o);
+channel listen_msg_endpoint(const std::string& name, const msg_options& o);
 
 // Help texts: the endpoint list for ENDPOINT, and the footer of `msg`.
 extern const char* const msg_endpoint_list;

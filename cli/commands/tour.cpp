@@ -20,7 +20,8 @@
 #include <thread>
 #include <vector>
 
-#include "cli.hpp"
+#include "commands/commands.hpp"
+#include "common/numbers.hpp"
 #include "pipekit/deadline.hpp"
 #include "pipekit/local.hpp"
 #include "pipekit/pipe.hpp"
@@ -402,10 +403,8 @@ int run_tour() {
 
 }  // namespace
 
-CLI::App* add_tour(CLI::App& app, int& status) {
-  CLI::App* sub = app.add_subcommand("tour", "Show each kind of pipe on this machine, with measurements");
-  sub->callback([&status] { status = run_tour(); });
-  return sub;
+void setup_tour(CLI::App& sub, command_context& ctx) {
+  sub.callback([&ctx] { ctx.status = run_tour(); });
 }
 
 }  // namespace pipekit::cli

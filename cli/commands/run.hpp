@@ -1,6 +1,6 @@
-// `pipekit run`: what the option parsing (cmd_run.cpp) hands to the part
-// that runs the command, which is written once per OS (run_posix.cpp,
-// run_windows.cpp).
+// `pipekit run`: what the option parsing (commands/run.cpp) hands to the part
+// that runs the command, which is written once per OS (commands/run_posix.cpp,
+// commands/run_windows.cpp).
 #pragma once
 
 #include <chrono>
@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/exit_codes.hpp"
 #include "common/numbers.hpp"
 #include "pipekit/deadline.hpp"
 #include "pipekit/process.hpp"
@@ -36,6 +37,10 @@ std::chrono::milliseconds to_milliseconds(seconds_d d);
 // The command with --cwd, --env, --stdin and --foreground applied (--pty is
 // the runner's).
 command make_command(const run_options& o);
+
+// --pty: the command's stdout and stderr (and stdin, without --stdin) on a
+// new terminal, of `size` when ours is known.
+void use_pty(command& cmd, const run_options& o, std::optional<terminal_size> size);
 
 // Why a command could not start, in a shell's terms (125, 126, 127).
 int spawn_failure_status(const spawn_error& e);

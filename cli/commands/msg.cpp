@@ -19,10 +19,12 @@
 #include <string_view>
 #include <system_error>
 
-#include "cli.hpp"
+#include "commands/commands.hpp"
+#include "common/errors.hpp"
+#include "common/msg_endpoint.hpp"
 #include "common/options.hpp"
+#include "common/platform.hpp"
 #include "common/records.hpp"
-#include "msg_endpoint.hpp"
 #include "pipekit/channel.hpp"
 #include "pipekit/error.hpp"
 
@@ -96,7 +98,7 @@ std::optional<channel> open_or_time_out(const msg_options& o, msg_direction d) {
     return open_msg_endpoint(o, d);
   } catch (const std::system_error& e) {
     if (e.code() != errc::timed_out) throw;
-    fmt::print(stderr, "pipekit: {}\n", e.what());
+    print_error("{}", e.what());
     return std::nullopt;
   }
 }
@@ -115,27 +117,25 @@ int send_records(const msg_options& o) {
       case record_reader::result::record: break;
       case record_reader::result::too_large:
         if (o.framing == record_framing::netstring)
-          fmt::print(stderr,
-                     "pipekit: {} {} announces {} bytes, more than {}: it and the rest of stdin were not sent; {}\n",
-                     noun, n, in.announced_size(), max_size_text(o), before(n, noun, "sent"));
+          print_error("{} {} announces {} bytes, more than {}: it and the rest of stdin were not sent; {}", noun, n,
+                      in.announced_size(), max_size_text(o), before(n, noun, "sent"));
         else
-          fmt::print(stderr, "pipekit: {} {} is longer than {}: it and the rest of stdin were not sent; {}\n", noun, n,
-                     max_size_text(o), before(n, noun, "sent"));
+          print_error("{} {} is longer than {}: it and the rest of stdin were not sent; {}", noun, n, max_size_text(o),
+                      before(n, noun, "sent"));
         return exit_failure;
       case record_reader::result::malformed:
-        fmt::print(stderr,
-                   "pipekit: {} {} is not a netstring (LEN:PAYLOAD,): {}; it and the rest of stdin were not sent; {}\n",
-                   noun, n, in.detail(), before(n, noun, "sent"));
+        print_error("{} {} is not a netstring (LEN:PAYLOAD,): {}; it and the rest of stdin were not sent; {}", noun, n,
+                    in.detail(), before(n, noun, "sent"));
         return exit_failure;
       case record_reader::result::io_error:
-        fmt::print(stderr, "pipekit: cannot read stdin at {} {}: {}; {}\n", noun, n,
-                   std::generic_category().message(errno), before(n, noun, "sent"));
+        print_error("cannot read stdin at {} {}: {}; {}", noun, n, std::generic_category().message(errno),
+                    before(n, noun, "sent"));
         return exit_failure;
     }
     std::error_code ec;
     ch.send(record, no_deadline, ec);
     if (ec) {
-      fmt::print(stderr, "pipekit: cannot send {} {}: {}\n", noun, n, ec.message());
+      print_error("cannot send {} {}: {}", noun, n, ec.message());
       return exit_failure;
     }
   }
@@ -154,22 +154,19 @@ int recv_messages(const msg_options& o) {
     std::error_code ec;
     if (!ch.recv(m, no_deadline, ec)) {
       if (ec == errc::message_too_large)
-        fmt::print(stderr, "pipekit: message {} is larger than {}; {}\n", n, max_size_text(o),
-                   before(n, "message", "written"));
-      else if (ec)
-        fmt::print(stderr, "pipekit: cannot receive message {}: {}; {}\n", n, ec.message(),
-                   before(n, "message", "written"));
-      else if (o.count) fmt::print(stderr, "pipekit: the peer closed after {} of {} messages\n", n - 1, *o.count);
+        print_error("message {} is larger than {}; {}", n, max_size_text(o), before(n, "message", "written"));
+      else if (ec) print_error("cannot receive message {}: {}; {}", n, ec.message(), before(n, "message", "written"));
+      else if (o.count) print_error("the peer closed after {} of {} messages", n - 1, *o.count);
       return ec || o.count ? exit_failure : 0;
     }
     if (o.framing == record_framing::nul && m.find('\0') != std::string::npos) {
-      fmt::print(stderr, "pipekit: message {} contains a NUL byte, which -0 cannot separate (use --netstring); {}\n", n,
-                 before(n, "message", "written"));
+      print_error("message {} contains a NUL byte, which -0 cannot separate (use --netstring); {}", n,
+                  before(n, "message", "written"));
       return exit_failure;
     }
     if (!write_stdout(record_prefix(m.size(), o.framing)) || !write_stdout(m) || std::fputc(suffix, stdout) == EOF ||
         std::fflush(stdout) != 0) {
-      fmt::print(stderr, "pipekit: cannot write message {} to stdout: {}\n", n, std::generic_category().message(errno));
+      print_error("cannot write message {} to stdout: {}", n, std::generic_category().message(errno));
       return exit_failure;
     }
   }
@@ -205,21 +202,8 @@ void add_common(CLI::App* sub, const std::shared_ptr<msg_arguments>& a, msg_dire
 
 }  // namespace
 
-deadline msg_deadline(const msg_options& o) {
-  if (!o.timeout) return no_deadline;
-  return o.timeout->count() >= 1e9 ? no_deadline : after(*o.timeout);
-}
-
-channel_options msg_channel_options(const msg_options& o) {
-  channel_options c;
-  c.max_message_size = max_size(o);
-  return c;
-}
-
-void msg_usage_error(const std::string& what) { throw CLI::ValidationError("ENDPOINT", what); }
-
-CLI::App* add_msg(CLI::App& app, int& status) {
-  CLI::App* msg = app.add_subcommand("msg", "Send or receive messages (Python multiprocessing.connection framing)");
+void setup_msg(CLI::App& app, command_context& ctx) {
+  CLI::App* msg = &app;
   msg->require_subcommand(1);
   msg->footer(std::string(msg_endpoint_footer) +
               "\n\nRecords: a line by default (a message holding a newline then reads as two lines: use -0 or\n"
@@ -233,15 +217,14 @@ CLI::App* add_msg(CLI::App& app, int& status) {
   CLI::App* send = msg->add_subcommand(
       "send", "Send each line of stdin (without its newline) as one message (-0, --netstring: other records)");
   add_common(send, sa, msg_direction::send);
-  send->callback([sa, &status] { status = send_records(resolve(*sa)); });
+  send->callback([sa, &ctx] { ctx.status = send_records(resolve(*sa)); });
 
   auto ra = std::make_shared<msg_arguments>();
   CLI::App* recv = msg->add_subcommand(
       "recv", "Write each message received to stdout, followed by a newline (-0: a NUL; --netstring: as netstrings)");
   add_common(recv, ra, msg_direction::recv);
   add_count_option(recv, "--count", ra->o.count, 1, "Stop after N messages (default: until the peer closes)");
-  recv->callback([ra, &status] { status = recv_messages(resolve(*ra)); });
-  return msg;
+  recv->callback([ra, &ctx] { ctx.status = recv_messages(resolve(*ra)); });
 }
 
 }  // namespace pipekit::cli

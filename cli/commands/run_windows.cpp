@@ -28,54 +28,24 @@
 #include <string>
 #include <thread>
 
-#include "cli.hpp"
-#include "run.hpp"
+#include "commands/run.hpp"
+#include "common/errors.hpp"
+#include "pipekit/signals.hpp"
+#include "pipekit/terminal.hpp"
 
 namespace pipekit::cli {
 
 namespace {
 
-constexpr int exit_interrupted = 130;  // 128 + SIGINT, as shells report Ctrl-C
-
-HANDLE interrupt_event = nullptr;
-
-BOOL WINAPI on_console_event(DWORD) {
-  if (interrupt_event != nullptr) ::SetEvent(interrupt_event);
-  return TRUE;  // handled: we end the command's job and exit ourselves
-}
-
-// ---- --pty: copying between our stdio and the command's console --------------
-
-// One of our console handles in another mode for the run, restored after.
-class console_mode {
- public:
-  console_mode(DWORD which, DWORD set, DWORD clear) : h_(::GetStdHandle(which)) {
-    active_ = ::GetConsoleMode(h_, &saved_) != 0 && ::SetConsoleMode(h_, (saved_ | set) & ~clear) != 0;
-  }
-  console_mode(const console_mode&) = delete;
-  console_mode& operator=(const console_mode&) = delete;
-  ~console_mode() {
-    if (active_) ::SetConsoleMode(h_, saved_);
-  }
-
- private:
-  HANDLE h_;
-  DWORD saved_ = 0;
-  bool active_ = false;
-};
-
-bool is_console(DWORD which) {
-  DWORD mode = 0;
-  return ::GetConsoleMode(::GetStdHandle(which), &mode) != 0;
-}
-
 // Our console's window, for the command's console to match.
 std::optional<terminal_size> our_window_size() {
-  CONSOLE_SCREEN_BUFFER_INFO info{};
-  if (!::GetConsoleScreenBufferInfo(::GetStdHandle(STD_OUTPUT_HANDLE), &info)) return std::nullopt;
-  return terminal_size{static_cast<unsigned short>(info.srWindow.Bottom - info.srWindow.Top + 1),
-                       static_cast<unsigned short>(info.srWindow.Right - info.srWindow.Left + 1)};
+  std::error_code ec;
+  const terminal_size ws = window_size(::GetStdHandle(STD_OUTPUT_HANDLE), ec);
+  if (ec) return std::nullopt;
+  return ws;
 }
+
+bool is_console(DWORD which) { return is_terminal(::GetStdHandle(which)); }
 
 bool write_all(HANDLE h, const char* p, std::size_t n) {
   while (n > 0) {
@@ -175,45 +145,43 @@ class pty_relay {
 }  // namespace
 
 int run_command(const run_options& o) {
-  interrupt_event = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
-  ::SetConsoleCtrlHandler(on_console_event, TRUE);
+  // Ctrl-C, Ctrl-Break and the console closing: we end the command's job.
+  const int interrupts[] = {signal_interrupt, signal_break, signal_hangup};
+  std::error_code no_relay;  // then nothing can interrupt us but the timeout
+  signal_relay interrupted{interrupts, no_relay};
 
   // --pty: our console (if we have one) sends keys and shows VT as a
   // terminal does, for the command's console to talk to.
-  std::optional<console_mode> keys_mode;
-  std::optional<console_mode> vt_mode;
+  std::optional<terminal_mode> keys_mode;
+  std::optional<terminal_mode> vt_mode;
   if (o.pty) {
-    keys_mode.emplace(STD_INPUT_HANDLE, ENABLE_VIRTUAL_TERMINAL_INPUT,
-                      ENABLE_LINE_INPUT | ENABLE_ECHO_INPUT | ENABLE_PROCESSED_INPUT);
-    vt_mode.emplace(STD_OUTPUT_HANDLE, ENABLE_PROCESSED_OUTPUT | ENABLE_VIRTUAL_TERMINAL_PROCESSING, 0);
+    std::error_code not_a_console;
+    keys_mode.emplace(::GetStdHandle(STD_INPUT_HANDLE), terminal_setting::raw, not_a_console);
+    vt_mode.emplace(::GetStdHandle(STD_OUTPUT_HANDLE), terminal_setting::vt_output, not_a_console);
   }
 
   process p;
   try {
     command cmd = make_command(o);
-    if (o.pty) {
-      if (o.stdin_file.empty()) cmd.set_stdin(stdio::pty());
-      cmd.set_stdout(stdio::pty()).set_stderr(stdio::pty());
-      if (const auto size = our_window_size()) cmd.pty_size(*size);
-    }
+    if (o.pty) use_pty(cmd, o, our_window_size());
     p = cmd.spawn();
   } catch (const spawn_error& e) {
     keys_mode.reset();
     vt_mode.reset();
-    fmt::print(stderr, "pipekit: {}\n", e.what());
+    print_error("{}", e.what());
     return spawn_failure_status(e);
   }
   std::optional<pty_relay> relay;
   if (o.pty) relay.emplace(p.terminal(), o.stdin_file.empty());
 
   const deadline until = deadline_after(o.timeout);
-  const HANDLE waits[2] = {p.exit_handle(), interrupt_event};
+  const HANDLE waits[2] = {p.exit_handle(), interrupted.poll_handle()};
   for (;;) {
     const auto left = until == no_deadline
                           ? INFINITE
                           : static_cast<DWORD>(std::max<long long>(
                                 0, std::chrono::ceil<std::chrono::milliseconds>(until - clock::now()).count()));
-    const DWORD r = ::WaitForMultipleObjects(2, waits, FALSE, left);
+    const DWORD r = ::WaitForMultipleObjects(interrupted.active() ? 2 : 1, waits, FALSE, left);
     // What the command wrote to its console may still be on the way.
     const auto drained = [&](int status) {
       if (relay) relay->drain();
@@ -229,7 +197,7 @@ int run_command(const run_options& o) {
       return drained(time_out(p, o));
     }
     if (r == WAIT_FAILED) {
-      fmt::print(stderr, "pipekit: waiting for the command failed (error {})\n", ::GetLastError());
+      print_error("waiting for the command failed (error {})", ::GetLastError());
       p.terminate(std::chrono::milliseconds(0));
       return exit_run_failed;
     }

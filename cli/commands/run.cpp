@@ -1,5 +1,7 @@
 // pipekit run: option parsing and what every OS shares; the running itself is
-// in run_posix.cpp / run_windows.cpp.
+// in commands/run_posix.cpp / run_windows.cpp.
+#include "commands/run.hpp"
+
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
@@ -11,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "cli.hpp"
+#include "commands/commands.hpp"
+#include "common/errors.hpp"
 #include "common/options.hpp"
 #include "common/signals.hpp"
-#include "run.hpp"
 
 namespace pipekit::cli {
 
@@ -57,6 +59,12 @@ command make_command(const run_options& o) {
   return cmd;
 }
 
+void use_pty(command& cmd, const run_options& o, std::optional<terminal_size> size) {
+  if (o.stdin_file.empty()) cmd.set_stdin(stdio::pty());
+  cmd.set_stdout(stdio::pty()).set_stderr(stdio::pty());
+  if (size) cmd.pty_size(*size);
+}
+
 int spawn_failure_status(const spawn_error& e) {
   if (e.stage() != spawn_stage::exec) return exit_run_failed;  // chdir, open (--stdin), pty, ...
   return e.code() == std::errc::no_such_file_or_directory ? exit_not_found : exit_cannot_execute;
@@ -64,15 +72,14 @@ int spawn_failure_status(const spawn_error& e) {
 
 int time_out(process& p, const run_options& o) {
   const auto say = [&](int sig) {
-    if (o.verbose)
-      fmt::print(stderr, "pipekit: sending signal {} to command '{}'\n", signal_short_name(sig), o.command.front());
+    if (o.verbose) print_error("sending signal {} to command '{}'", signal_short_name(sig), o.command.front());
   };
   say(o.signal);
   std::error_code ec;
   const terminate_result r = p.terminate(
       terminate_options{.signal = o.signal, .grace = to_milliseconds(o.kill_after), .descendants = !o.foreground}, ec);
   if (ec) {
-    fmt::print(stderr, "pipekit: cannot end the command: {}\n", ec.message());
+    print_error("cannot end the command: {}", ec.message());
     return exit_run_failed;
   }
   // Said once it is done: the library sends SIGKILL the moment the grace
@@ -85,10 +92,10 @@ int time_out(process& p, const run_options& o) {
   return o.preserve_status ? r.status.shell_code() : exit_timed_out;
 }
 
-CLI::App* add_run(CLI::App& app, const std::vector<std::string>& after_dashes, int& status) {
+void setup_run(CLI::App& app, command_context& ctx) {
   auto o = std::make_shared<run_options>();
   auto given = std::make_shared<run_arguments>();
-  CLI::App* sub = app.add_subcommand("run", "Run a command; exit with its status (124 on timeout, like timeout(1))");
+  CLI::App* sub = &app;
   sub->footer(
       "CMD and its arguments follow the options, best after \"--\":\n"
       "  pipekit run --timeout 2.5 --env LANG=C -- make -j8\n\n"
@@ -132,7 +139,8 @@ CLI::App* add_run(CLI::App& app, const std::vector<std::string>& after_dashes, i
   sub->add_flag("--pty", o->pty, "Run the command on a new pseudo-terminal and relay our stdin/stdout to it");
   // Without "--", the first argument that is not one of ours starts CMD.
   sub->prefix_command();
-  sub->callback([o, given, sub, &after_dashes, &status] {
+  sub->callback([o, given, sub, &ctx] {
+    const std::vector<std::string>& after_dashes = ctx.after_dashes;
     if (given->timeout) o->timeout = *given->timeout;
     if (given->kill_after) o->kill_after = *given->kill_after;
     if (given->signal) o->signal = *given->signal;
@@ -144,9 +152,8 @@ CLI::App* add_run(CLI::App& app, const std::vector<std::string>& after_dashes, i
     if (!o->command.empty() && !after_dashes.empty()) o->command.emplace_back("--");  // `run ls -- x`: ls gets "--"
     o->command.insert(o->command.end(), after_dashes.begin(), after_dashes.end());
     if (o->command.empty()) throw CLI::RequiredError("CMD");
-    status = run_command(*o);
+    ctx.status = run_command(*o);
   });
-  return sub;
 }
 
 }  // namespace pipekit::cli

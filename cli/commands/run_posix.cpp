@@ -19,12 +19,8 @@
 // timeout(1)'s --foreground), so only it is signalled.
 #include <fmt/core.h>
 #include <signal.h>
-#include <sys/ioctl.h>
-#include <sys/wait.h>
-#include <termios.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -37,12 +33,13 @@
 #include <string>
 #include <vector>
 
-#include "cli.hpp"
+#include "commands/run.hpp"
+#include "common/errors.hpp"
 #include "pipekit/deadline.hpp"
 #include "pipekit/poller.hpp"
 #include "pipekit/process.hpp"
-#include "run.hpp"
-#include "signal_relay.hpp"
+#include "pipekit/signals.hpp"
+#include "pipekit/terminal.hpp"
 
 namespace pipekit::cli {
 
@@ -67,111 +64,15 @@ class borrowed_stream {
   handle_stream s_;
 };
 
-// ---- the terminal we run in -------------------------------------------------
-
-// Lends our controlling terminal to the command's process group while it
-// runs, as a shell does for its foreground job. Without this, a command that
-// reads the terminal would be stopped by SIGTTIN, since its new process group
-// is not the terminal's foreground group; and Ctrl-C and Ctrl-Z now reach it
-// straight from the terminal.
-class terminal_lease {
- public:
-  terminal_lease() {
-    if (::isatty(STDIN_FILENO) == 0 || ::tcgetpgrp(STDIN_FILENO) != ::getpgrp()) return;
-    if (::tcgetattr(STDIN_FILENO, &modes_) != 0) return;
-    // tcsetpgrp() from a background group raises SIGTTOU unless it is
-    // blocked, and we are in the background while the command has the
-    // terminal. The command itself starts with an empty signal mask.
-    sigset_t ttou;
-    sigemptyset(&ttou);
-    sigaddset(&ttou, SIGTTOU);
-    ::pthread_sigmask(SIG_BLOCK, &ttou, nullptr);
-    possible_ = true;
-  }
-  terminal_lease(const terminal_lease&) = delete;
-  terminal_lease& operator=(const terminal_lease&) = delete;
-  ~terminal_lease() { take_back(false); }
-
-  [[nodiscard]] bool possible() const noexcept { return possible_; }
-
-  void give_to(process& p) {
-    if (!possible_) return;
-    // command::foreground() made the command take it before it started.
-    if (::tcgetpgrp(STDIN_FILENO) == p.group_id()) {
-      lent_ = true;
-      return;
-    }
-    if (::tcgetpgrp(STDIN_FILENO) != ::getpgrp()) return;  // we were put in the background
-    if (::tcsetpgrp(STDIN_FILENO, p.group_id()) != 0) return;
-    lent_ = true;
-    // It may have touched the terminal before it was its own, and been
-    // stopped for that.
-    std::error_code ignored;
-    p.signal_group(SIGCONT, ignored);
-  }
-
-  // `restore_modes`: put back the terminal modes we started with, as shells
-  // do when a job was killed or stopped (it may have left raw mode on). A
-  // command that exited normally keeps its changes (think `stty -echo`).
-  void take_back(bool restore_modes) noexcept {
-    if (!lent_) return;
-    ::tcsetpgrp(STDIN_FILENO, ::getpgrp());
-    if (restore_modes) ::tcsetattr(STDIN_FILENO, TCSADRAIN, &modes_);
-    lent_ = false;
-  }
-
-  // The command was stopped (Ctrl-Z, or SIGTTIN in the background): stop
-  // ourselves too, so that our shell sees a stopped job and takes the
-  // terminal back; once continued (fg or bg), continue the command.
-  void command_stopped(process& p) {
-    take_back(true);
-    ::kill(0, SIGTSTP);  // our whole job, as the terminal would have done
-    give_to(p);
-    std::error_code ignored;
-    p.signal_group(SIGCONT, ignored);
-  }
-
- private:
-  bool possible_ = false;
-  bool lent_ = false;
-  struct termios modes_ {};
-};
-
-// pipekit's wait functions report exits only; stops come from waitid().
-bool has_stopped(const process& p) {
-  siginfo_t info{};
-  return ::waitid(P_PID, static_cast<id_t>(p.pid()), &info, WSTOPPED | WNOHANG) == 0 && info.si_pid == p.pid() &&
-         info.si_code == CLD_STOPPED;
-}
-
+// Our window size, for the command's terminal to match: stdin's, else stdout's.
 std::optional<terminal_size> our_window_size() {
   for (const int fd : {STDIN_FILENO, STDOUT_FILENO}) {
-    struct winsize ws {};
-    if (::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0) return terminal_size{ws.ws_row, ws.ws_col};
+    std::error_code ec;
+    const terminal_size ws = window_size(fd, ec);
+    if (!ec && ws.rows > 0 && ws.columns > 0) return ws;
   }
   return std::nullopt;
 }
-
-// Our terminal in raw mode for a --pty run: keys (Ctrl-C included) go to the
-// command's terminal as typed, and that terminal's echo is the only one.
-class raw_mode {
- public:
-  raw_mode() {
-    if (::isatty(STDIN_FILENO) == 0 || ::tcgetattr(STDIN_FILENO, &saved_) != 0) return;
-    struct termios raw = saved_;
-    ::cfmakeraw(&raw);
-    active_ = ::tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
-  }
-  raw_mode(const raw_mode&) = delete;
-  raw_mode& operator=(const raw_mode&) = delete;
-  ~raw_mode() {
-    if (active_) ::tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_);
-  }
-
- private:
-  bool active_ = false;
-  struct termios saved_ {};
-};
 
 // ---- --pty: copying between our stdio and the command's terminal -----------
 
@@ -307,29 +208,30 @@ int run_command(const run_options& o) {
   // Before the spawn, so that no signal is missed: one that arrives early is
   // passed on as soon as the command exists.
   std::vector<int> relayed{SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD};
-  if (o.pty && ::isatty(STDIN_FILENO) != 0) relayed.push_back(SIGWINCH);
+  if (o.pty && is_terminal(STDIN_FILENO)) relayed.push_back(SIGWINCH);
   signal_relay signals{relayed};
   std::optional<terminal_lease> lease;
-  std::optional<raw_mode> raw;
-  if (o.pty) raw.emplace();
-  else if (!o.foreground) lease.emplace();  // --foreground: the command shares our group, and so the terminal
+  // --pty: keys (Ctrl-C included) go to the command's terminal as typed, and
+  // that terminal's echo is the only one. Not a terminal: nothing to change.
+  std::error_code not_a_terminal;
+  std::optional<terminal_mode> raw;
+  if (o.pty) raw.emplace(STDIN_FILENO, terminal_setting::raw, not_a_terminal);
+  else if (!o.foreground)
+    lease.emplace(STDIN_FILENO);  // --foreground: the command shares our group, and so the terminal
 
   process p;
   try {
     command cmd = make_command(o);
-    if (o.pty) {
-      if (o.stdin_file.empty()) cmd.set_stdin(stdio::pty());
-      cmd.set_stdout(stdio::pty()).set_stderr(stdio::pty());
-      if (const auto size = our_window_size()) cmd.pty_size(*size);
-    }
+    if (o.pty) use_pty(cmd, o, our_window_size());
     if (lease && lease->possible()) cmd.foreground();
     p = cmd.spawn();
   } catch (const spawn_error& e) {
     raw.reset();
-    fmt::print(stderr, "pipekit: {}\n", e.what());
+    print_error("{}", e.what());
     return spawn_failure_status(e);
   }
-  if (lease) lease->give_to(p);
+  std::error_code not_lent;  // then it runs as in the background, as under a shell that cannot lend it
+  if (lease) lease->give_to(p, not_lent);
 
   // poll(), not epoll: with --pty our stdin may be a regular file or
   // /dev/null, which epoll refuses.
@@ -348,7 +250,7 @@ int run_command(const run_options& o) {
     // this check and the wait is not missed.
     if (const auto status = p.try_wait()) {
       if (relay) relay->drain();
-      if (lease) lease->take_back(status->was_signaled());
+      if (lease) lease->take_back(status->was_signaled() ? terminal_modes::restore : terminal_modes::keep);
       return status->shell_code();
     }
     const std::size_t n = pl.wait(ready, until);
@@ -361,7 +263,7 @@ int run_command(const run_options& o) {
       std::error_code ignored;
       if (!no_subreaper && !o.foreground) (void)kill_own_descendants(ignored);
       if (relay) relay->drain();
-      if (lease) lease->take_back(true);
+      if (lease) lease->take_back(terminal_modes::restore);
       return status;
     }
     for (const poll_event& ev : std::span(ready).first(n)) {
@@ -372,7 +274,7 @@ int run_command(const run_options& o) {
       } else {
         for (const int sig : signals.take()) {
           if (sig == SIGCHLD) {
-            if (lease && lease->possible() && has_stopped(p)) lease->command_stopped(p);
+            if (lease && lease->possible() && has_stopped(p)) lease->follow_stop(p, not_lent);
           } else if (sig == SIGWINCH) {
             // The terminal driver then sends SIGWINCH to the command itself.
             std::error_code ignored;

@@ -9,9 +9,11 @@
 
 #include <cerrno>
 
-#include "cli.hpp"
+#include "common/platform.hpp"
 
 namespace pipekit::cli {
+
+platforms current_platform() noexcept { return platforms::posix; }
 
 void reserve_standard_descriptors() noexcept {
   for (int fd = 0; fd <= 2; ++fd) {
@@ -21,5 +23,9 @@ void reserve_standard_descriptors() noexcept {
     if (null >= 0 && null != fd) ::close(null);
   }
 }
+
+// POSIX streams have no text mode.
+void set_binary_stdout() {}
+void set_binary_stdin() {}
 
 }  // namespace pipekit::cli

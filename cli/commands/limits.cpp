@@ -2,6 +2,8 @@
 //
 // JSON keys are the field names of pipekit::system_limits (stable, snake_case);
 // null means unlimited or unknown on this system.
+#include "pipekit/limits.hpp"
+
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
@@ -10,20 +12,11 @@
 #include <optional>
 #include <string>
 
-#include "cli.hpp"
-#include "pipekit/limits.hpp"
+#include "commands/commands.hpp"
+#include "common/numbers.hpp"
 #include "pipekit/pipe.hpp"
 
 namespace pipekit::cli {
-
-std::string format_bytes(std::uint64_t bytes) {
-  constexpr std::uint64_t kib = 1024;
-  if (bytes >= kib * kib * kib && bytes % (kib * kib * kib) == 0)
-    return fmt::format("{} GiB", bytes / (kib * kib * kib));
-  if (bytes >= kib * kib && bytes % (kib * kib) == 0) return fmt::format("{} MiB", bytes / (kib * kib));
-  if (bytes >= kib && bytes % kib == 0) return fmt::format("{} KiB", bytes / kib);
-  return fmt::format("{} bytes", bytes);
-}
 
 namespace {
 
@@ -76,17 +69,15 @@ void print_table(const system_limits& l) {
 
 }  // namespace
 
-CLI::App* add_limits(CLI::App& app, int& status) {
+void setup_limits(CLI::App& sub, command_context& ctx) {
   auto json = std::make_shared<bool>(false);
-  CLI::App* sub = app.add_subcommand("limits", "Print pipe sizes and descriptor and process limits");
-  sub->add_flag("--json", *json, "Print JSON (null means unlimited or unknown)");
-  sub->callback([json, &status] {
+  sub.add_flag("--json", *json, "Print JSON (null means unlimited or unknown)");
+  sub.callback([json, &ctx] {
     const system_limits l = query_limits();
     if (*json) fmt::print("{}\n", to_json(l).dump(2));
     else print_table(l);
-    status = 0;
+    ctx.status = 0;
   });
-  return sub;
 }
 
 }  // namespace pipekit::cli
