@@ -357,14 +357,19 @@ void bm_raw_libuv(benchmark::State& state, const std::string& input) {
 
 // ---- pipekit ----------------------------------------------------------------
 
-void bm_pipekit(benchmark::State& state, const std::string& input) {
+// A new result per call; `reserve` > 0 announces its size
+// (communicate_options::reserve_out), 0 is the plain communicate(input).
+void pipekit_new_result(benchmark::State& state, const std::string& input, std::size_t reserve) {
   pipekit::command cmd{"cat"};
   cmd.set_stdin(pipekit::stdio::pipe()).set_stdout(pipekit::stdio::pipe());
+  pipekit::communicate_options o;
+  o.input = input;
+  o.reserve_out = reserve;
   std::string last;
   const double faults_before = minor_faults();
   for (auto _ : state) {
     pipekit::process p = cmd.spawn();
-    pipekit::communicate_result r = p.communicate(input);
+    pipekit::communicate_result r = reserve == 0 ? p.communicate(input) : p.communicate(o);
     const pipekit::exit_status st = p.wait();
     if (r.out.size() != input.size() || !st.success()) {
       state.SkipWithError("cat did not return the whole input");
@@ -376,27 +381,10 @@ void bm_pipekit(benchmark::State& state, const std::string& input) {
   if (!last.empty() && last != input) state.SkipWithError("cat's output differs from its input");
 }
 
-// A new result per call, with its size announced: communicate_options::reserve_out.
+void bm_pipekit(benchmark::State& state, const std::string& input) { pipekit_new_result(state, input, 0); }
+
 void bm_pipekit_reserve(benchmark::State& state, const std::string& input) {
-  pipekit::command cmd{"cat"};
-  cmd.set_stdin(pipekit::stdio::pipe()).set_stdout(pipekit::stdio::pipe());
-  pipekit::communicate_options o;
-  o.input = input;
-  o.reserve_out = input.size();
-  std::string last;
-  const double faults_before = minor_faults();
-  for (auto _ : state) {
-    pipekit::process p = cmd.spawn();
-    pipekit::communicate_result r = p.communicate(o);
-    const pipekit::exit_status st = p.wait();
-    if (r.out.size() != input.size() || !st.success()) {
-      state.SkipWithError("cat did not return the whole input");
-      break;
-    }
-    last = std::move(r.out);
-  }
-  report(state, input.size(), faults_before);
-  if (!last.empty() && last != input) state.SkipWithError("cat's output differs from its input");
+  pipekit_new_result(state, input, input.size());
 }
 
 // One result kept across calls: its strings' capacity is reused.
