@@ -12,24 +12,39 @@ poller::poller(poller_backend backend) {
   detail::throw_if(ec, "poller");
 }
 
+namespace {
+
+struct backend_entry {
+  poller_backend backend;
+  std::unique_ptr<detail::poller_impl> (*make)(std::error_code& ec) noexcept;
+};
+
+// The backends this platform has, best first: the automatic choice takes the
+// first one the system grants.
+constexpr backend_entry backends[] = {
+#if defined(__linux__)
+    {poller_backend::epoll, detail::make_epoll_poller},
+#endif
+#if defined(_WIN32)
+    {poller_backend::iocp, detail::make_iocp_poller},
+#else
+    {poller_backend::poll, detail::make_poll_poller},
+#endif
+};
+
+}  // namespace
+
 poller::poller(poller_backend backend, std::error_code& ec) noexcept {
   ec.clear();
-  switch (backend) {
-    case poller_backend::automatic:
-      impl_ = detail::make_epoll_poller(ec);
-      if (!impl_) {
-        ec.clear();
-        impl_ = detail::make_poll_poller(ec);
-      }
-      if (!impl_) {
-        ec.clear();
-        impl_ = detail::make_iocp_poller(ec);
-      }
-      break;
-    case poller_backend::epoll: impl_ = detail::make_epoll_poller(ec); break;
-    case poller_backend::poll: impl_ = detail::make_poll_poller(ec); break;
-    case poller_backend::iocp: impl_ = detail::make_iocp_poller(ec); break;
+  for (const backend_entry& b : backends) {
+    if (backend != poller_backend::automatic && backend != b.backend) continue;
+    ec.clear();
+    impl_ = b.make(ec);
+    if (impl_ || backend != poller_backend::automatic) return;
   }
+  // Here either every backend refused (automatic; ec holds the last
+  // refusal) or the one asked for is not in this platform's table.
+  if (!ec) ec = make_error_code(errc::not_supported);
 }
 
 poller::poller(poller&&) noexcept = default;

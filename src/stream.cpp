@@ -11,16 +11,6 @@
 
 namespace pipekit {
 
-namespace detail {
-int timeout_ms(deadline until) noexcept {
-  if (until == no_deadline) return -1;
-  const auto now = clock::now();
-  if (until <= now) return 0;
-  const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();
-  return left > INT_MAX ? INT_MAX : static_cast<int>(left);
-}
-}  // namespace detail
-
 std::size_t stream::read_some(std::span<std::byte> buf) {
   std::error_code ec;
   const std::size_t n = read_some(buf, ec);

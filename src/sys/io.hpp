@@ -1,7 +1,9 @@
 // Internal OS-neutral interface for raw handle I/O. One implementation per
-// platform (src/posix/io_posix.cpp, later src/windows/io_windows.cpp).
+// platform (src/posix/io_posix.cpp, src/windows/io_windows.cpp).
 #pragma once
 
+#include <chrono>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -57,7 +59,13 @@ bool handle_is_nonblocking(native_handle_type h) noexcept;
 std::size_t blocking_write_limit() noexcept;
 
 // Milliseconds until `until`, rounded up, clamped for poll()-like calls; -1 for
-// no deadline.
-int timeout_ms(deadline until) noexcept;
+// no deadline. (Portable: every platform's waits use it.)
+inline int timeout_ms(deadline until) noexcept {
+  if (until == no_deadline) return -1;
+  const auto now = clock::now();
+  if (until <= now) return 0;
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();
+  return left > INT_MAX ? INT_MAX : static_cast<int>(left);
+}
 
 }  // namespace pipekit::detail

@@ -34,7 +34,10 @@ class poller_impl {
   [[nodiscard]] virtual std::size_t size() const noexcept = 0;
 };
 
-// Each returns nullptr and sets ec when the backend is unavailable here.
+// Each is defined only where its backend exists (src/linux/epoll_poller.cpp,
+// src/posix/poll_poller.cpp, src/windows/iocp_poller.cpp); poller.cpp's
+// backend table lists the ones this platform has. Each returns nullptr and
+// sets ec when the system refuses (no descriptors left, ...).
 std::unique_ptr<poller_impl> make_epoll_poller(std::error_code& ec) noexcept;
 std::unique_ptr<poller_impl> make_poll_poller(std::error_code& ec) noexcept;
 std::unique_ptr<poller_impl> make_iocp_poller(std::error_code& ec) noexcept;

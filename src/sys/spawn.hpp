@@ -1,5 +1,5 @@
 // Internal interface between the portable process code (src/process.cpp) and
-// the platform that starts and reaps processes (src/posix, later src/windows).
+// the platform that starts and reaps processes (src/posix/spawn_posix.cpp, src/windows/spawn_windows.cpp).
 #pragma once
 
 #include <optional>
