@@ -60,13 +60,7 @@ bool hmac(digest d, std::span<const std::byte> key, std::span<const std::byte> d
     ec = openssl_failure();
     return false;
   }
-  try {
-    out.assign(reinterpret_cast<const char*>(mac.data()), n);
-  } catch (const std::bad_alloc&) {
-    ec = std::make_error_code(std::errc::not_enough_memory);
-    return false;
-  }
-  return true;
+  return store_mac(mac.data(), n, out, ec);
 }
 
 void random_bytes(std::span<std::byte> buf, std::error_code& ec) noexcept {

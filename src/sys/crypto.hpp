@@ -13,6 +13,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <optional>
 #include <span>
 #include <string>
@@ -76,6 +77,17 @@ static_assert([] {
 // `out` is then unspecified.
 [[nodiscard]] bool hmac(digest d, std::span<const std::byte> key, std::span<const std::byte> data, std::string& out,
                         std::error_code& ec) noexcept;
+
+// The end every hmac() shares: the finished MAC into `out`, without throwing.
+inline bool store_mac(const unsigned char* mac, std::size_t n, std::string& out, std::error_code& ec) noexcept {
+  try {
+    out.assign(reinterpret_cast<const char*>(mac), n);
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return false;
+  }
+  return true;
+}
 
 // Fills all of `buf` from the system's cryptographically secure generator.
 // Sets ec when the generator fails (POSIX: std::errc::io_error; Windows: the
