@@ -46,12 +46,7 @@ launch_result launch_child(const child_plan& plan) noexcept {
     result.launch_error = errno;
     return result;
   }
-  // Block every signal so no handler of ours runs in the child while it
-  // shares our memory; the child resets dispositions and unblocks.
-  sigset_t all;
-  sigset_t old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &old);
+  const sigset_t old = block_all_signals();  // the child resets dispositions and unblocks
 
   shared_state st{&plan, {child_stage::none, 0}};
   int pidfd = -1;

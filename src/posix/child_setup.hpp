@@ -4,6 +4,7 @@
 // is prepared by the parent in a child_plan.
 #pragma once
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/types.h>
 
@@ -60,6 +61,18 @@ struct launch_result {
   child_failure failure{};  // stage none on success
   int launch_error = 0;     // clone/fork itself failed
 };
+
+// What both launchers do first: blocks every signal on the calling thread and
+// returns the mask to put back in the parent. No handler of ours may run in
+// the child before run_child() resets the dispositions (under clone(CLONE_VM)
+// it would run on our memory), and tcsetpgrp() must not stop it.
+inline sigset_t block_all_signals() noexcept {
+  sigset_t all;
+  sigset_t old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  return old;
+}
 
 // Starts a child that runs run_child(plan). One implementation per platform:
 // src/linux/launch_clone.cpp, src/posix/launch_fork.cpp.

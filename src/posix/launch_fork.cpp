@@ -22,12 +22,7 @@ launch_result launch_child(const child_plan& plan) noexcept {
     result.launch_error = errno;
     return result;
   }
-  // As in the clone launcher: no handler of ours may run in the child before
-  // run_child resets dispositions, and tcsetpgrp must not stop it.
-  sigset_t all;
-  sigset_t old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &old);
+  const sigset_t old = block_all_signals();
   const pid_t pid = ::fork();
   const int fork_errno = errno;
   if (pid != 0) pthread_sigmask(SIG_SETMASK, &old, nullptr);
