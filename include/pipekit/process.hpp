@@ -511,7 +511,7 @@ class PIPEKIT_EXPORT timeout_error : public std::system_error {
 //   command that ran and failed is not an exception: check status.
 PIPEKIT_EXPORT run_result run(command cmd, std::string_view input = {}, deadline until = no_deadline,
                               std::chrono::milliseconds kill_after = std::chrono::seconds(5));
-PIPEKIT_EXPORT run_result run(command cmd, std::string_view input, deadline until,
-                              std::chrono::milliseconds kill_after, std::error_code& ec);
+PIPEKIT_EXPORT run_result run(command cmd, std::string_view input, deadline until, std::chrono::milliseconds kill_after,
+                              std::error_code& ec);
 
 }  // namespace pipekit
