@@ -110,7 +110,7 @@ void bm_pipekit(benchmark::State& state, const pipekit::pipe_options& options, s
   const auto dst = std::make_unique<std::byte[]>(chunk);
   const std::span<const std::byte> out_chunk(src.get(), chunk);
   const std::span<std::byte> in_buf(dst.get(), chunk);
-  state.counters["pipe_capacity"] = static_cast<double>(pipekit::pipe_capacity(w.native()));
+  state.counters["pipe_capacity"] = static_cast<double>(pipekit::pipe_capacity(w.native_handle()));
 
   for (auto _ : state) {
     std::thread writer([&] {

@@ -49,7 +49,7 @@ bool part2_make_pipe() {
   pipekit::pipe_pair to_child = pipekit::make_pipe();
 
   pipekit::command cmd{"sh", "-c", child_script};
-  cmd.set_stdin(pipekit::stdio::from(to_child.read_end.native()))  // the child gets a duplicate
+  cmd.set_stdin(pipekit::stdio::from(to_child.read_end.native_handle()))  // the child gets a duplicate
       .set_stdout(pipekit::stdio::pipe());
   pipekit::process child = cmd.spawn();
 

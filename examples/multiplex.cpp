@@ -36,7 +36,7 @@ int main() {
     // events apart. The poller does not own the handles.
     pipekit::poller poller;
     for (std::uint64_t i = 0; i < children.size(); ++i)
-      poller.add(children[i].out().poll_handle(), pipekit::events::readable, i);
+      poller.add(children[i].out().native_handle(), pipekit::events::readable, i);
     const bool epoll = poller.backend() == pipekit::poller_backend::epoll;
     std::cout << "parent: monitoring both pipes with " << (epoll ? "epoll" : "poll") << "\n";
 
@@ -62,7 +62,7 @@ int main() {
         const std::size_t got = children[i].out().read_some(buf);
         if (got == 0) {
           std::cout << "parent: pipe " << i + 1 << " closed\n";
-          poller.remove(children[i].out().poll_handle());
+          poller.remove(children[i].out().native_handle());
           children[i].out().close();
           --pipes_open;
           continue;

@@ -83,25 +83,32 @@ std::uint64_t decode_be(const std::byte* p, int bytes) noexcept {
   return v;
 }
 
+// What a channel may do with a stream's OS handle itself, decided once from
+// the stream's capabilities: wait on it (reader, writer) and write gathered
+// frames to it (writer).
 struct native_info {
   native_handle_type fd = invalid_native_handle;
-  handle_stream* hs = nullptr;
+  bool direct_writes = false;
   handle_kind kind = handle_kind::other;
 };
 
-native_info inspect(stream* s) noexcept {
+native_info inspect(const stream* s) noexcept {
   native_info info;
-  if (auto* hs = dynamic_cast<handle_stream*>(s); hs != nullptr && hs->is_open()) {
-    info.hs = hs;
-    info.fd = hs->native();
-    info.kind = classify_handle(info.fd);
-  }
+  if (s == nullptr) return info;
+  const stream_caps caps = s->capabilities();
+  if (!any(caps & stream_caps::native_handle)) return info;
+  info.fd = s->native_handle();
+  info.kind = classify_handle(info.fd);
+  // A pipe or FIFO can only be written without blocking in non-blocking
+  // mode: such a writer must be able to switch.
+  info.direct_writes = any(caps & stream_caps::gather_write) &&
+                       (!writer_needs_nonblocking(info.kind) || any(caps & stream_caps::nonblocking));
   return info;
 }
 
 }  // namespace
 
-class channel_core {
+class channel_core final : public poll_source {
  public:
   channel_core(std::unique_ptr<stream> first, std::unique_ptr<stream> second, bool duplex,
                const channel_options& options)
@@ -111,16 +118,17 @@ class channel_core {
     const native_info r = inspect(reader_);
     const native_info w = inspect(writer_);
     rfd_ = r.fd;
-    wfd_ = w.fd;
-    whs_ = w.hs;
+    // A writer whose handle the channel cannot write itself is written
+    // through the stream (send_generic).
+    wfd_ = w.direct_writes ? w.fd : invalid_native_handle;
     wkind_ = w.kind;
     rkind_ = r.kind;
-    if (writer_ == reader_ && whs_ != nullptr && writer_needs_nonblocking(wkind_)) {
+    if (writer_ == reader_ && wfd_ != invalid_native_handle && writer_needs_nonblocking(wkind_)) {
       // A duplex stream that is not a socket (a tty, a device) has no
       // per-call non-blocking flag, and its reader shares the mode: switch
       // it now, before a sender and a receiver thread could race on it.
       std::error_code ignored;
-      whs_->set_nonblocking(true, ignored);
+      writer_->set_nonblocking(true, ignored);
     }
   }
 
@@ -176,12 +184,48 @@ class channel_core {
       ec = make_error_code(errc::not_supported);
       return false;
     }
+    bool got = false;
     try {
-      return recv_locked(out, until, ec);
+      got = recv_locked(out, until, ec);
     } catch (const std::bad_alloc&) {
       ec = std::make_error_code(std::errc::not_enough_memory);
-      return false;
     }
+    note_ready_locked();
+    return got;
+  }
+
+  // ---- as an event source (poller::add(*ch.event_source(), ...)) ----------
+
+  std::size_t watches(events interest, std::span<watch> out) noexcept override {
+    if (released_.load(std::memory_order_relaxed)) return 0;
+    const events r = interest & events::readable;
+    const events w = interest & events::writable;
+    const native_handle_type rh = any(r) && reader_ ? reader_->native_handle() : invalid_native_handle;
+    const native_handle_type wh = any(w) && writer_ ? writer_->native_handle() : invalid_native_handle;
+    watch want[2];
+    std::size_t n = 0;
+    if (rh != invalid_native_handle && rh == wh) {
+      want[n++] = {rh, r | w};  // one handle cannot be registered twice
+    } else {
+      if (rh != invalid_native_handle) want[n++] = {rh, r};
+      if (wh != invalid_native_handle) want[n++] = {wh, w};
+    }
+    std::copy_n(want, std::min(n, out.size()), out.begin());
+    return n;
+  }
+
+  // A whole message (or the end, or an error) waits in the receive buffer,
+  // where the read handle cannot say so: a blocked send() took it in.
+  events ready_now(events interest) noexcept override {
+    if (!any(interest & events::readable) || released_.load(std::memory_order_relaxed)) return events::none;
+    if (fatal_.load(std::memory_order_acquire) != 0) return events::readable | events::error;
+    return rx_ready_.load(std::memory_order_acquire) ? events::readable : events::none;
+  }
+
+  events dispatch(events, std::span<const events> reported) noexcept override {
+    events got = events::none;
+    for (const events e : reported) got |= e;
+    return got;
   }
 
   // ---- both -------------------------------------------------------------
@@ -267,12 +311,12 @@ class channel_core {
   stream* writer() const noexcept { return writer_; }
   native_handle_type read_handle() const noexcept {
     return released_.load(std::memory_order_relaxed) ? invalid_native_handle
-           : reader_                                 ? reader_->poll_handle()
+           : reader_                                 ? reader_->native_handle()
                                                      : invalid_native_handle;
   }
   native_handle_type write_handle() const noexcept {
     return released_.load(std::memory_order_relaxed) ? invalid_native_handle
-           : writer_                                 ? writer_->poll_handle()
+           : writer_                                 ? writer_->native_handle()
                                                      : invalid_native_handle;
   }
   const channel_options& options() const noexcept { return options_; }
@@ -359,11 +403,11 @@ class channel_core {
   }
 
   bool prepare_native_writer(std::error_code& ec) noexcept {
-    if (writer_needs_nonblocking(wkind_) && !whs_->nonblocking()) {
+    if (writer_needs_nonblocking(wkind_) && !writer_->nonblocking()) {
       // Pipes and FIFOs have no per-call non-blocking flag. Only the write
       // end changes; a child that inherits it should get it before the
       // first send (see channel.hpp).
-      whs_->set_nonblocking(true, ec);
+      writer_->set_nonblocking(true, ec);
       if (ec) return false;
     }
     return true;
@@ -576,6 +620,28 @@ class channel_core {
     } catch (const std::bad_alloc&) {
       // Stop taking in; the peer waits until recv() makes room.
     }
+    note_ready_locked();
+  }
+
+  // Whether recv() would return at once with what is buffered: a whole
+  // frame, the rest of the message in progress, or the end or an error
+  // found by a blocked send(). Kept for ready_now(), which any thread asks.
+  void note_ready_locked() noexcept {
+    bool ready = rx_eof_ || static_cast<bool>(rx_error_);
+    if (!ready && rx_in_message_) {
+      ready = rx_size() >= rx_size_ - rx_got_;
+    } else if (!ready && rx_size() >= 4) {
+      const std::byte* p = rx_.get() + rx_begin_;
+      const auto length = static_cast<std::int32_t>(static_cast<std::uint32_t>(decode_be(p, 4)));
+      if (length >= 0) {
+        ready = rx_size() - 4 >= static_cast<std::size_t>(length);
+      } else if (length != -1) {
+        ready = true;  // a bad header: recv() reports it at once
+      } else if (rx_size() >= 12) {
+        ready = rx_size() - 12 >= decode_be(p + 4, 8);
+      }
+    }
+    rx_ready_.store(ready, std::memory_order_release);
   }
 
   // Reads more into the receive buffer. 0: end of stream.
@@ -741,7 +807,6 @@ class channel_core {
   // Fixed at construction; only used while the handles are open.
   native_handle_type rfd_ = invalid_native_handle;
   native_handle_type wfd_ = invalid_native_handle;
-  handle_stream* whs_ = nullptr;
   handle_kind wkind_ = handle_kind::other;
   handle_kind rkind_ = handle_kind::other;
 
@@ -777,6 +842,7 @@ class channel_core {
   std::atomic<bool> close_pending_{false};
   std::atomic<bool> released_{false};
   std::atomic<bool> send_closed_{false};
+  std::atomic<bool> rx_ready_{false};  // see note_ready_locked()
 };
 
 }  // namespace detail
@@ -1035,6 +1101,7 @@ native_handle_type channel::read_handle() const noexcept {
 native_handle_type channel::write_handle() const noexcept {
   return core_ ? core_->write_handle() : invalid_native_handle;
 }
+poll_source* channel::event_source() noexcept { return core_.get(); }
 native_handle_type channel::native_handle() const noexcept {
   const native_handle_type r = read_handle();
   const native_handle_type w = write_handle();

@@ -30,7 +30,7 @@ void communicate_streams(handle_stream& in_, handle_stream& out_, handle_stream&
       if (ec) return;
     } else {
       in_.set_nonblocking(true, ec);
-      if (!ec) p.add(in_.native(), events::writable, tok_in, ec);
+      if (!ec) p.add(in_.native_handle(), events::writable, tok_in, ec);
       if (ec) return;
       active[tok_in] = true;
     }
@@ -38,14 +38,14 @@ void communicate_streams(handle_stream& in_, handle_stream& out_, handle_stream&
   for (std::uint64_t t : {tok_out, tok_err}) {
     if (!streams[t]->is_open()) continue;
     streams[t]->set_nonblocking(true, ec);
-    if (!ec) p.add(streams[t]->native(), events::readable, t, ec);
+    if (!ec) p.add(streams[t]->native_handle(), events::readable, t, ec);
     if (ec) return;
     active[t] = true;
   }
 
   auto finish_stream = [&](std::uint64_t t) {
     std::error_code ignored;
-    p.remove(streams[t]->native(), ignored);
+    p.remove(streams[t]->native_handle(), ignored);
     streams[t]->close(ignored);
     active[t] = false;
   };

@@ -42,14 +42,17 @@ handle handle_stream::release_handle() noexcept {
   return std::move(h_);
 }
 
-void handle_stream::set_nonblocking(bool on) {
-  std::error_code ec;
-  set_nonblocking(on, ec);
-  detail::throw_if(ec, "set_nonblocking");
+stream_caps handle_stream::capabilities() const noexcept {
+  if (!h_.valid()) return stream_caps::none;
+#if defined(_WIN32)
+  // No non-blocking mode for pipes there (see set_handle_nonblocking).
+  return stream_caps::native_handle | stream_caps::gather_write;
+#else
+  return stream_caps::native_handle | stream_caps::gather_write | stream_caps::nonblocking;
+#endif
 }
 
-void handle_stream::set_nonblocking(bool on, std::error_code& ec) noexcept {
-  ec.clear();
+void handle_stream::do_set_nonblocking(bool on, std::error_code& ec) noexcept {
   detail::set_handle_nonblocking(h_.get(), on, ec);
   if (!ec) nonblocking_ = on;
 }
@@ -62,7 +65,7 @@ std::size_t handle_stream::do_write_some(std::span<const std::byte> data, std::e
   return detail::write_handle(h_.get(), static_cast<detail::handle_kind>(kind_), data, ec);
 }
 
-bool handle_stream::do_wait(readiness what, deadline until, std::error_code& ec) noexcept {
+bool handle_stream::do_wait(events what, deadline until, std::error_code& ec) noexcept {
   return detail::wait_handle(h_.get(), what, until, ec);
 }
 

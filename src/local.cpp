@@ -85,8 +85,14 @@ std::size_t local_connection::do_write_some(std::span<const std::byte> data, std
   return detail::local_write(h_.get(), mode_, data, ec);
 }
 
-bool local_connection::do_wait(readiness what, deadline until, std::error_code& ec) noexcept {
+bool local_connection::do_wait(events what, deadline until, std::error_code& ec) noexcept {
   return detail::wait_handle(h_.get(), what, until, ec);
+}
+
+stream_caps local_connection::capabilities() const noexcept {
+  if (!h_.valid()) return stream_caps::none;
+  if (mode_ == local_mode::messages) return stream_caps::native_handle;
+  return stream_caps::native_handle | stream_caps::gather_write;
 }
 
 void local_connection::do_close(std::error_code& ec) noexcept { h_.close(ec); }

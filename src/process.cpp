@@ -323,7 +323,7 @@ void process::resize_terminal(terminal_size size, std::error_code& ec) noexcept 
     ec = make_error_code(errc::invalid_argument);
     return;
   }
-  detail::resize_pty(pty_.native(), size, ec);
+  detail::resize_pty(pty_.native_handle(), size, ec);
 }
 
 void process::detach() noexcept {

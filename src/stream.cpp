@@ -34,7 +34,7 @@ std::size_t stream::do_read_some_until(std::span<std::byte> buf, deadline until,
   bool wait_first = until != no_deadline && blocking_io();
   for (;;) {
     ec.clear();
-    if (wait_first && !do_wait(readiness::read, until, ec)) {
+    if (wait_first && !do_wait(events::readable, until, ec)) {
       if (!ec) ec = make_error_code(errc::timed_out);
       return 0;
     }
@@ -42,7 +42,7 @@ std::size_t stream::do_read_some_until(std::span<std::byte> buf, deadline until,
     const std::size_t n = do_read_some(buf, ec);
     if (!detail::would_block(ec)) return n;
     ec.clear();
-    if (!do_wait(readiness::read, until, ec)) {
+    if (!do_wait(events::readable, until, ec)) {
       if (!ec) ec = make_error_code(errc::timed_out);
       return 0;
     }
@@ -72,7 +72,7 @@ std::size_t stream::write_some(std::span<const std::byte> data, deadline until, 
     const std::size_t n = do_write_some(data, ec);
     if (!detail::would_block(ec)) return n;
     ec.clear();
-    if (!do_wait(readiness::write, until, ec)) return 0;
+    if (!do_wait(events::writable, until, ec)) return 0;
   }
 }
 
@@ -81,7 +81,7 @@ std::size_t stream::do_write_some_until(std::span<const std::byte> data, deadlin
     // Wait first: on a blocking stream a large write could block past the
     // deadline, so it is also cut to what cannot block once writable.
     ec.clear();
-    if (!do_wait(readiness::write, until, ec)) {
+    if (!do_wait(events::writable, until, ec)) {
       if (!ec) ec = make_error_code(errc::timed_out);
       return 0;
     }
@@ -162,16 +162,33 @@ std::string stream::read_to_end(deadline until, std::error_code& ec) {
   return out;
 }
 
-bool stream::wait(readiness what, deadline until) {
+bool stream::wait(events what, deadline until) {
   std::error_code ec;
   const bool ready = wait(what, until, ec);
   detail::throw_if(ec, "wait");
   return ready;
 }
 
-bool stream::wait(readiness what, deadline until, std::error_code& ec) noexcept {
+bool stream::wait(events what, deadline until, std::error_code& ec) noexcept {
   ec.clear();
   return do_wait(what, until, ec);
+}
+
+void stream::set_nonblocking(bool on) {
+  std::error_code ec;
+  set_nonblocking(on, ec);
+  detail::throw_if(ec, "set_nonblocking");
+}
+
+void stream::set_nonblocking(bool on, std::error_code& ec) noexcept {
+  ec.clear();
+  do_set_nonblocking(on, ec);
+}
+
+void stream::do_set_nonblocking(bool, std::error_code& ec) noexcept { ec = make_error_code(errc::not_supported); }
+
+stream_caps stream::capabilities() const noexcept {
+  return native_handle() != invalid_native_handle ? stream_caps::native_handle : stream_caps::none;
 }
 
 void stream::close() {

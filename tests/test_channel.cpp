@@ -504,7 +504,7 @@ TEST(channel, send_timeout_before_the_first_byte_leaves_the_channel_usable) {
   po.capacity = 0;  // the OS default (64 KiB): quick to fill
   auto p = pipekit::make_pipe(po);
   // Fill the pipe through a second descriptor of the write end.
-  pipekit::handle_stream filler(pipekit::handle(::fcntl(p.write_end.native(), F_DUPFD_CLOEXEC, 0)));
+  pipekit::handle_stream filler(pipekit::handle(::fcntl(p.write_end.native_handle(), F_DUPFD_CLOEXEC, 0)));
   filler.set_nonblocking(true);
   std::size_t filled = 0;
   const std::string chunk(4096, 'f');
@@ -690,8 +690,8 @@ TEST(channel, parent_and_python_child_each_sending_8MiB_before_reading_both_fini
       auto to_child = pipekit::make_pipe();
       auto from_child = pipekit::make_pipe();
       p = python_peer({"swap", "--rfd", "3", "--wfd", "4", size})
-              .pass_handle(to_child.read_end.native(), 3)
-              .pass_handle(from_child.write_end.native(), 4)
+              .pass_handle(to_child.read_end.native_handle(), 3)
+              .pass_handle(from_child.write_end.native_handle(), 4)
               .spawn();
       mine = channel(std::move(from_child.read_end), std::move(to_child.write_end));
     }
@@ -715,7 +715,7 @@ TEST(channel, python_sender_to_pipekit_receiver_over_a_pipe) {
   auto [r, w] = pipekit::make_pipe();
   std::vector<std::string> args = {"send", "--fd", "3"};
   args.insert(args.end(), interop_sizes.begin(), interop_sizes.end());
-  auto p = python_peer(args).pass_handle(w.native(), 3).spawn();
+  auto p = python_peer(args).pass_handle(w.native_handle(), 3).spawn();
   w.close();
   channel ch(std::make_unique<pipekit::handle_stream>(std::move(r)), nullptr);
   for (std::size_t i = 0; i < interop_sizes.size(); ++i)
@@ -729,7 +729,7 @@ TEST(channel, pipekit_sender_to_python_receiver_over_a_pipe) {
   auto [r, w] = pipekit::make_pipe();
   std::vector<std::string> args = {"expect", "--fd", "3"};
   args.insert(args.end(), interop_sizes.begin(), interop_sizes.end());
-  auto p = python_peer(args).pass_handle(r.native(), 3).spawn();
+  auto p = python_peer(args).pass_handle(r.native_handle(), 3).spawn();
   r.close();
   channel ch(nullptr, std::make_unique<pipekit::handle_stream>(std::move(w)));
   for (std::size_t i = 0; i < interop_sizes.size(); ++i)

@@ -399,14 +399,14 @@ TEST_F(local, descriptors_a_peer_attaches_do_not_leak) {
   c->cmsg_len = CMSG_LEN(sizeof(int));
   const int fd = 0;
   std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  ASSERT_EQ(::sendmsg(client.native(), &msg, 0), 1);
+  ASSERT_EQ(::sendmsg(client.native_handle(), &msg, 0), 1);
   EXPECT_EQ(conn.receive_message(pipekit::after(5s)), "x");
   EXPECT_EQ(count_fds(), before);
 }
 
 TEST_F(local, poll_handle_is_readable_when_a_client_waits) {
   auto server = pipekit::local_server::listen(path());
-  pollfd p{server.poll_handle(), POLLIN, 0};
+  pollfd p{server.native_handle(), POLLIN, 0};
   EXPECT_EQ(::poll(&p, 1, 0), 0);
   auto client = pipekit::connect_local(path(), pipekit::local_mode::bytes, pipekit::after(5s));
   EXPECT_EQ(::poll(&p, 1, 5000), 1);

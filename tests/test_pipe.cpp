@@ -27,22 +27,22 @@ TEST(pipe, read_returns_what_was_written_and_zero_after_writer_closes) {
 
 TEST(pipe, ends_are_close_on_exec) {
   auto [r, w] = pipekit::make_pipe();
-  EXPECT_TRUE(::fcntl(r.native(), F_GETFD) & FD_CLOEXEC);
-  EXPECT_TRUE(::fcntl(w.native(), F_GETFD) & FD_CLOEXEC);
+  EXPECT_TRUE(::fcntl(r.native_handle(), F_GETFD) & FD_CLOEXEC);
+  EXPECT_TRUE(::fcntl(w.native_handle(), F_GETFD) & FD_CLOEXEC);
 }
 
 TEST(pipe, default_capacity_is_one_mebibyte) {
   auto [r, w] = pipekit::make_pipe();
-  EXPECT_EQ(pipekit::pipe_capacity(r.native()), pipekit::default_pipe_capacity);
+  EXPECT_EQ(pipekit::pipe_capacity(r.native_handle()), pipekit::default_pipe_capacity);
 }
 
 TEST(pipe, capacity_zero_keeps_the_os_default_and_can_be_changed) {
   pipekit::pipe_options o;
   o.capacity = 0;
   auto [r, w] = pipekit::make_pipe(o);
-  EXPECT_EQ(pipekit::pipe_capacity(w.native()), 65536u);
-  EXPECT_GE(pipekit::set_pipe_capacity(w.native(), 200000), 200000u);
-  EXPECT_GE(pipekit::pipe_capacity(r.native()), 200000u);
+  EXPECT_EQ(pipekit::pipe_capacity(w.native_handle()), 65536u);
+  EXPECT_GE(pipekit::set_pipe_capacity(w.native_handle(), 200000), 200000u);
+  EXPECT_GE(pipekit::pipe_capacity(r.native_handle()), 200000u);
 }
 
 TEST(pipe, capacity_above_system_maximum_is_an_error_when_required) {
@@ -90,7 +90,7 @@ int enlarge_many_pipes_and_check_the_rest_of_the_user_is_unharmed() {
   std::size_t enlarged = 0;
   for (std::size_t i = 0; i < budget_pipes + 40; ++i) {
     pipes.push_back(pipekit::make_pipe());
-    if (pipekit::pipe_capacity(pipes.back().read_end.native()) == pipekit::default_pipe_capacity) ++enlarged;
+    if (pipekit::pipe_capacity(pipes.back().read_end.native_handle()) == pipekit::default_pipe_capacity) ++enlarged;
   }
   // Half of the soft limit (16384 pages by default: 32 pipes of 1 MiB).
   if (enlarged == 0 || enlarged > budget_pipes) return 1;
@@ -102,7 +102,7 @@ int enlarge_many_pipes_and_check_the_rest_of_the_user_is_unharmed() {
   pipes.clear();
   // The budget came back: enlarging works again.
   auto again = pipekit::make_pipe();
-  return pipekit::pipe_capacity(again.read_end.native()) == pipekit::default_pipe_capacity ? 0 : 4;
+  return pipekit::pipe_capacity(again.read_end.native_handle()) == pipekit::default_pipe_capacity ? 0 : 4;
 }
 
 TEST(pipe, default_enlargement_stays_within_half_the_per_user_budget) {

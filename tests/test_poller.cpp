@@ -18,7 +18,7 @@ TEST_P(poller_backends, reports_readable_with_token_and_times_out_when_idle) {
   pipekit::poller p(GetParam());
   EXPECT_EQ(p.backend(), GetParam());
   auto [r, w] = pipekit::make_pipe();
-  p.add(r.native(), pipekit::events::readable, 42);
+  p.add(r.native_handle(), pipekit::events::readable, 42);
   EXPECT_EQ(p.size(), 1u);
   pipekit::poll_event ev[4];
   EXPECT_EQ(p.wait(ev, pipekit::after(std::chrono::milliseconds(20))), 0u);
@@ -33,7 +33,7 @@ TEST_P(poller_backends, reports_readable_with_token_and_times_out_when_idle) {
 TEST_P(poller_backends, reports_hangup_when_the_writer_closes) {
   pipekit::poller p(GetParam());
   auto [r, w] = pipekit::make_pipe();
-  p.add(r.native(), pipekit::events::readable, 1);
+  p.add(r.native_handle(), pipekit::events::readable, 1);
   w.close();
   pipekit::poll_event ev[2];
   ASSERT_EQ(p.wait(ev, pipekit::after(std::chrono::seconds(5))), 1u);
@@ -43,7 +43,7 @@ TEST_P(poller_backends, reports_hangup_when_the_writer_closes) {
 TEST_P(poller_backends, reports_writable_and_error_when_the_reader_is_gone) {
   pipekit::poller p(GetParam());
   auto [r, w] = pipekit::make_pipe();
-  p.add(w.native(), pipekit::events::writable, 7);
+  p.add(w.native_handle(), pipekit::events::writable, 7);
   pipekit::poll_event ev[2];
   ASSERT_EQ(p.wait(ev, pipekit::after(std::chrono::seconds(5))), 1u);
   EXPECT_TRUE(pipekit::any(ev[0].what & pipekit::events::writable));
@@ -56,17 +56,17 @@ TEST_P(poller_backends, modify_and_remove_change_what_is_reported) {
   pipekit::poller p(GetParam());
   auto [r, w] = pipekit::make_pipe();
   w.write_all("x");
-  p.add(r.native(), pipekit::events::none, 1);
+  p.add(r.native_handle(), pipekit::events::none, 1);
   pipekit::poll_event ev[2];
   EXPECT_EQ(p.wait(ev, pipekit::after(std::chrono::milliseconds(10))), 0u);
-  p.modify(r.native(), pipekit::events::readable, 2);
+  p.modify(r.native_handle(), pipekit::events::readable, 2);
   ASSERT_EQ(p.wait(ev, pipekit::after(std::chrono::seconds(5))), 1u);
   EXPECT_EQ(ev[0].token, 2u);
-  p.remove(r.native());
+  p.remove(r.native_handle());
   EXPECT_EQ(p.size(), 0u);
   EXPECT_EQ(p.wait(ev, pipekit::after(std::chrono::milliseconds(10))), 0u);
   std::error_code ec;
-  p.remove(r.native(), ec);
+  p.remove(r.native_handle(), ec);
   EXPECT_TRUE(ec);
 }
 
@@ -87,7 +87,7 @@ TEST_P(poller_backends, many_pipes_each_reported_once_with_its_own_token) {
   pipekit::pipe_options o;
   o.capacity = 0;
   for (int i = 0; i < 200; ++i) pipes.push_back(pipekit::make_pipe(o));
-  for (std::size_t i = 0; i < pipes.size(); ++i) p.add(pipes[i].read_end.native(), pipekit::events::readable, i);
+  for (std::size_t i = 0; i < pipes.size(); ++i) p.add(pipes[i].read_end.native_handle(), pipekit::events::readable, i);
   for (std::size_t i = 0; i < pipes.size(); i += 3) pipes[i].write_end.write_all("x");
   std::vector<pipekit::poll_event> ev(256);
   const std::size_t n = p.wait(ev, pipekit::after(std::chrono::seconds(5)));
@@ -103,7 +103,7 @@ TEST_P(poller_backends, regular_files_and_dev_null_are_always_ready) {
   auto [r, w] = pipekit::make_pipe();
   p.add(null_in.get(), pipekit::events::readable, 1);
   p.add(file.get(), pipekit::events::readable, 2);
-  p.add(r.native(), pipekit::events::readable, 3);
+  p.add(r.native_handle(), pipekit::events::readable, 3);
   EXPECT_EQ(p.size(), 3u);
   pipekit::poll_event ev[4];
   const auto start = pipekit::clock::now();
@@ -124,7 +124,7 @@ TEST_P(poller_backends, end_of_stream_is_readable_so_a_read_when_readable_loop_e
   pipekit::poller p(GetParam());
   auto [r, w] = pipekit::make_pipe();
   r.set_nonblocking(true);
-  p.add(r.native(), pipekit::events::readable, 1);
+  p.add(r.native_handle(), pipekit::events::readable, 1);
   w.write_all("last words");
   w.close();
   std::string got;
@@ -143,7 +143,7 @@ TEST_P(poller_backends, end_of_stream_is_readable_so_a_read_when_readable_loop_e
 TEST_P(poller_backends, a_write_end_whose_reader_is_gone_is_writable_so_the_write_reports_it) {
   pipekit::poller p(GetParam());
   auto [r, w] = pipekit::make_pipe();
-  p.add(w.native(), pipekit::events::writable, 1);
+  p.add(w.native_handle(), pipekit::events::writable, 1);
   r.close();
   pipekit::poll_event ev[2];
   ASSERT_EQ(p.wait(ev, pipekit::after(std::chrono::seconds(5))), 1u);
@@ -156,7 +156,7 @@ TEST_P(poller_backends, a_write_end_whose_reader_is_gone_is_writable_so_the_writ
 TEST_P(poller_backends, hangup_does_not_report_what_was_not_asked_for) {
   pipekit::poller p(GetParam());
   auto [r, w] = pipekit::make_pipe();
-  p.add(r.native(), pipekit::events::none, 1);
+  p.add(r.native_handle(), pipekit::events::none, 1);
   w.close();
   pipekit::poll_event ev[2];
   // poll() and epoll report a hang-up even with no interest; it must not
@@ -169,13 +169,13 @@ TEST_P(poller_backends, hangup_does_not_report_what_was_not_asked_for) {
 TEST_P(poller_backends, adding_a_reused_number_of_a_handle_closed_while_registered_is_refused) {
   pipekit::poller p(GetParam());
   auto first = pipekit::make_pipe();
-  const int number = first.read_end.native();
+  const int number = first.read_end.native_handle();
   p.add(number, pipekit::events::readable, 1);
   first.read_end.close();  // closed without remove()
   first.write_end.close();
   // The next pipe gets the lowest free number: the one just closed.
   auto second = pipekit::make_pipe();
-  ASSERT_EQ(second.read_end.native(), number);
+  ASSERT_EQ(second.read_end.native_handle(), number);
   std::error_code ec;
   p.add(number, pipekit::events::readable, 2, ec);
   EXPECT_EQ(ec, pipekit::errc::stale_registration) << ec.message();

@@ -359,7 +359,7 @@ TEST(process, child_sees_only_its_standard_streams_and_passed_handles) {
   p.wait();
 
   auto cmd2 = child({"count-fds"});
-  cmd2.set_stdout(pipekit::stdio::pipe()).pass_handle(r.native(), 7);
+  cmd2.set_stdout(pipekit::stdio::pipe()).pass_handle(r.native_handle(), 7);
   auto p2 = cmd2.spawn();
   EXPECT_EQ(p2.out().read_to_end(), "4\n");
   p2.wait();
@@ -369,7 +369,7 @@ TEST(process, passed_handle_arrives_under_the_requested_number) {
   auto [r, w] = pipekit::make_pipe();
   // The child writes to descriptor 5 with `spew BYTES FD`.
   auto cmd = child({"spew", "1000", "5"});
-  cmd.pass_handle(w.native(), 5);
+  cmd.pass_handle(w.native_handle(), 5);
   auto p = cmd.spawn();
   EXPECT_TRUE(p.wait().success());
   w.close();
@@ -508,7 +508,7 @@ TEST(process, missing_input_file_is_a_spawn_error_naming_the_file) {
 TEST(process, borrowed_handle_as_stdout) {
   auto [r, w] = pipekit::make_pipe();
   auto cmd = child({"print-args", "via borrowed"});
-  cmd.set_stdout(pipekit::stdio::from(w.native()));
+  cmd.set_stdout(pipekit::stdio::from(w.native_handle()));
   EXPECT_TRUE(cmd.spawn().wait().success());
   w.close();
   EXPECT_EQ(r.read_to_end(), "via borrowed\n");
@@ -761,11 +761,11 @@ TEST(process, resize_terminal_sets_the_window_size_of_the_pty) {
   cmd.set_stdin(pipekit::stdio::pty()).pty_size({30, 100});
   auto p = cmd.spawn();
   struct winsize ws {};
-  ASSERT_EQ(::ioctl(p.terminal().native(), TIOCGWINSZ, &ws), 0);
+  ASSERT_EQ(::ioctl(p.terminal().native_handle(), TIOCGWINSZ, &ws), 0);
   EXPECT_EQ(ws.ws_row, 30);
   EXPECT_EQ(ws.ws_col, 100);
   p.resize_terminal({50, 132});
-  ASSERT_EQ(::ioctl(p.terminal().native(), TIOCGWINSZ, &ws), 0);
+  ASSERT_EQ(::ioctl(p.terminal().native_handle(), TIOCGWINSZ, &ws), 0);
   EXPECT_EQ(ws.ws_row, 50);
   EXPECT_EQ(ws.ws_col, 132);
   p.terminate(1s);

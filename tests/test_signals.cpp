@@ -28,7 +28,7 @@ TEST(signals, only_one_relay_at_a_time) {
   pipekit::signal_relay second(one, ec);
   EXPECT_EQ(ec, pipekit::errc::invalid_argument);
   EXPECT_FALSE(second.active());
-  EXPECT_EQ(second.poll_handle(), pipekit::invalid_native_handle);
+  EXPECT_EQ(second.native_handle(), pipekit::invalid_native_handle);
   EXPECT_TRUE(second.take().empty());
   EXPECT_THROW(pipekit::signal_relay{one}, std::system_error);
 }
@@ -40,7 +40,7 @@ TEST(signals, a_relay_can_follow_another) {
   pipekit::signal_relay next(one, ec);
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_TRUE(next.active());
-  EXPECT_NE(next.poll_handle(), pipekit::invalid_native_handle);
+  EXPECT_NE(next.native_handle(), pipekit::invalid_native_handle);
   EXPECT_TRUE(next.take().empty());  // nothing arrived; never blocks
 }
 
@@ -77,10 +77,10 @@ TEST(signals, a_raised_signal_is_taken_instead_of_its_default_action) {
   const std::array<int, 1> usr1{SIGUSR1};
   pipekit::signal_relay relay(usr1);
   ASSERT_EQ(::raise(SIGUSR1), 0);  // its default action would end this test program
-  ASSERT_TRUE(readable(relay.poll_handle(), 10000));
+  ASSERT_TRUE(readable(relay.native_handle(), 10000));
   EXPECT_EQ(relay.take(), std::vector<int>{SIGUSR1});
   EXPECT_TRUE(relay.take().empty());
-  EXPECT_FALSE(readable(relay.poll_handle(), 0));
+  EXPECT_FALSE(readable(relay.native_handle(), 0));
 }
 
 TEST(signals, several_signals_come_oldest_first) {
@@ -88,7 +88,7 @@ TEST(signals, several_signals_come_oldest_first) {
   pipekit::signal_relay relay(both);
   ASSERT_EQ(::raise(SIGUSR2), 0);
   ASSERT_EQ(::raise(SIGUSR1), 0);
-  ASSERT_TRUE(readable(relay.poll_handle(), 10000));
+  ASSERT_TRUE(readable(relay.native_handle(), 10000));
   EXPECT_EQ(relay.take(), (std::vector<int>{SIGUSR2, SIGUSR1}));
 }
 
@@ -132,7 +132,7 @@ TEST(signals, a_child_that_exits_arrives_as_sigchld) {
   const std::array<int, 1> chld{SIGCHLD};
   pipekit::signal_relay relay(chld);
   pipekit::process p = pipekit::command{child_path, "exit", "3"}.spawn();
-  ASSERT_TRUE(readable(relay.poll_handle(), 30000));
+  ASSERT_TRUE(readable(relay.native_handle(), 30000));
   const std::vector<int> got = relay.take();
   EXPECT_NE(std::find(got.begin(), got.end(), SIGCHLD), got.end());
   EXPECT_EQ(p.wait().code(), 3);
@@ -143,7 +143,7 @@ TEST(signals, a_sigterm_to_us_is_forwarded_to_the_child_group) {
   pipekit::signal_relay relay(term);
   pipekit::process p = pipekit::command{child_path, "sleep", "60000"}.spawn();
   ASSERT_EQ(::kill(::getpid(), SIGTERM), 0);  // we survive it: the relay has it
-  ASSERT_TRUE(readable(relay.poll_handle(), 30000));
+  ASSERT_TRUE(readable(relay.native_handle(), 30000));
   for (const int sig : relay.take()) p.signal_group(sig);
   const pipekit::exit_status s = p.wait();
   EXPECT_EQ(s.signal(), SIGTERM);

@@ -28,25 +28,25 @@ namespace {
 
 TEST(terminal, a_pipe_is_not_a_terminal) {
   pipekit::pipe_pair p = pipekit::make_pipe();
-  EXPECT_FALSE(pipekit::is_terminal(p.read_end.native()));
-  EXPECT_FALSE(pipekit::is_terminal(p.write_end.native()));
+  EXPECT_FALSE(pipekit::is_terminal(p.read_end.native_handle()));
+  EXPECT_FALSE(pipekit::is_terminal(p.write_end.native_handle()));
 }
 
 TEST(terminal, window_size_of_a_pipe_is_an_error) {
   pipekit::pipe_pair p = pipekit::make_pipe();
   std::error_code ec;
-  (void)pipekit::window_size(p.write_end.native(), ec);
+  (void)pipekit::window_size(p.write_end.native_handle(), ec);
   EXPECT_TRUE(ec);
-  EXPECT_THROW((void)pipekit::window_size(p.write_end.native()), std::system_error);
+  EXPECT_THROW((void)pipekit::window_size(p.write_end.native_handle()), std::system_error);
 }
 
 TEST(terminal, raw_mode_on_a_pipe_fails_and_changes_nothing) {
   pipekit::pipe_pair p = pipekit::make_pipe();
   std::error_code ec;
-  pipekit::terminal_mode m(p.read_end.native(), pipekit::terminal_setting::raw, ec);
+  pipekit::terminal_mode m(p.read_end.native_handle(), pipekit::terminal_setting::raw, ec);
   EXPECT_TRUE(ec);
   EXPECT_FALSE(m.active());
-  EXPECT_THROW(pipekit::terminal_mode(p.read_end.native(), pipekit::terminal_setting::raw), std::system_error);
+  EXPECT_THROW(pipekit::terminal_mode(p.read_end.native_handle(), pipekit::terminal_setting::raw), std::system_error);
 }
 
 TEST(terminal, a_default_lease_lends_nothing) {
@@ -114,7 +114,7 @@ TEST(terminal, window_size_is_what_the_terminal_was_given) {
 TEST(terminal, window_size_of_a_pipe_says_not_a_terminal) {
   pipekit::pipe_pair p = pipekit::make_pipe();
   std::error_code ec;
-  (void)pipekit::window_size(p.write_end.native(), ec);
+  (void)pipekit::window_size(p.write_end.native_handle(), ec);
   EXPECT_EQ(ec, std::errc::inappropriate_io_control_operation);
 }
 

@@ -218,10 +218,10 @@ TEST(windows_local, pipe_type_and_remote_rejection) {
     auto client = pipekit::connect_local(name, pipekit::local_mode::messages, pipekit::after(5s));
     auto conn = server.accept(pipekit::after(5s));
     DWORD flags = 0;
-    ASSERT_TRUE(::GetNamedPipeInfo(conn.native(), &flags, nullptr, nullptr, nullptr));
+    ASSERT_TRUE(::GetNamedPipeInfo(conn.native_handle(), &flags, nullptr, nullptr, nullptr));
     EXPECT_TRUE(flags & PIPE_SERVER_END);
     EXPECT_TRUE(flags & PIPE_TYPE_MESSAGE);
-    ASSERT_TRUE(::GetNamedPipeInfo(client.native(), &flags, nullptr, nullptr, nullptr));
+    ASSERT_TRUE(::GetNamedPipeInfo(client.native_handle(), &flags, nullptr, nullptr, nullptr));
     EXPECT_FALSE(flags & PIPE_SERVER_END);
     EXPECT_TRUE(flags & PIPE_TYPE_MESSAGE);
     // Limit: PIPE_REJECT_REMOTE_CLIENTS cannot be read back through any
@@ -283,10 +283,10 @@ TEST(windows_local, default_security_names_only_the_current_user) {
   // SID. Limit: Wine stores but does not enforce pipe DACLs, so another
   // user's refusal cannot be shown here.
   DWORD len = 0;
-  ::GetKernelObjectSecurity(conn.native(), DACL_SECURITY_INFORMATION, nullptr, 0, &len);
+  ::GetKernelObjectSecurity(conn.native_handle(), DACL_SECURITY_INFORMATION, nullptr, 0, &len);
   ASSERT_GT(len, 0u) << "GetKernelObjectSecurity: " << ::GetLastError();
   std::vector<unsigned char> sd(len);
-  ASSERT_TRUE(::GetKernelObjectSecurity(conn.native(), DACL_SECURITY_INFORMATION, sd.data(), len, &len));
+  ASSERT_TRUE(::GetKernelObjectSecurity(conn.native_handle(), DACL_SECURITY_INFORMATION, sd.data(), len, &len));
   BOOL present = FALSE;
   BOOL defaulted = FALSE;
   PACL acl = nullptr;
@@ -311,9 +311,9 @@ TEST(windows_local, default_security_names_only_the_current_user) {
 TEST(windows_local, poll_handle_is_signalled_when_a_client_connected) {
   const std::string name = unique_name();
   auto server = pipekit::local_server::listen(name);
-  EXPECT_EQ(::WaitForSingleObject(server.poll_handle(), 0), static_cast<DWORD>(WAIT_TIMEOUT));
+  EXPECT_EQ(::WaitForSingleObject(server.native_handle(), 0), static_cast<DWORD>(WAIT_TIMEOUT));
   auto client = pipekit::connect_local(name, pipekit::local_mode::bytes, pipekit::after(5s));
-  EXPECT_EQ(::WaitForSingleObject(server.poll_handle(), 5000), WAIT_OBJECT_0);
+  EXPECT_EQ(::WaitForSingleObject(server.native_handle(), 5000), WAIT_OBJECT_0);
   EXPECT_TRUE(server.accept(pipekit::after(5s)).is_open());
   server.close();
   std::error_code ec;

@@ -44,7 +44,7 @@ TEST(windows_poller, automatic_backend_is_the_completion_port) {
 TEST(windows_poller, reports_readable_with_token_level_triggered_and_times_out_when_idle) {
   pipekit::poller p;
   auto [r, w] = pipekit::make_pipe();
-  p.add(r.native(), events::readable, 42);
+  p.add(r.native_handle(), events::readable, 42);
   EXPECT_EQ(p.size(), 1u);
   pipekit::poll_event ev[4];
   const auto start = pipekit::clock::now();
@@ -65,7 +65,7 @@ TEST(windows_poller, reports_readable_with_token_level_triggered_and_times_out_w
 TEST(windows_poller, reports_hangup_when_the_writer_closes) {
   pipekit::poller p;
   auto [r, w] = pipekit::make_pipe();
-  p.add(r.native(), events::readable, 1);
+  p.add(r.native_handle(), events::readable, 1);
   pipekit::poll_event ev[2];
   EXPECT_EQ(p.wait(ev, pipekit::after(20ms)), 0u);  // the zero-byte read is pending now
   w.close();
@@ -80,7 +80,7 @@ TEST(windows_poller, a_pipe_registered_for_writable_is_always_writable) {
   // Windows has no write readiness for pipes (documented in poller.hpp).
   pipekit::poller p;
   auto [r, w] = pipekit::make_pipe();
-  p.add(w.native(), events::writable, 7);
+  p.add(w.native_handle(), events::writable, 7);
   pipekit::poll_event ev[2];
   ASSERT_EQ(p.wait(ev, pipekit::after(5s)), 1u);
   EXPECT_EQ(ev[0].token, 7u);
@@ -90,35 +90,35 @@ TEST(windows_poller, a_pipe_registered_for_writable_is_always_writable) {
 TEST(windows_poller, modify_and_remove_change_what_is_reported) {
   pipekit::poller p;
   auto [r, w] = pipekit::make_pipe();
-  p.add(r.native(), events::readable, 1);
+  p.add(r.native_handle(), events::readable, 1);
   std::error_code ec;
-  p.add(r.native(), events::readable, 1, ec);
+  p.add(r.native_handle(), events::readable, 1, ec);
   EXPECT_EQ(ec, std::errc::file_exists);
   pipekit::poll_event ev[2];
   EXPECT_EQ(p.wait(ev, pipekit::after(20ms)), 0u);  // a read is pending
-  p.remove(r.native());
+  p.remove(r.native_handle());
   EXPECT_EQ(p.size(), 0u);
   w.write_all("x");
   EXPECT_EQ(p.wait(ev, pipekit::after(50ms)), 0u);
   // Added again (the handle stays bound to the port): reported again.
-  p.add(r.native(), events::readable, 5);
+  p.add(r.native_handle(), events::readable, 5);
   ASSERT_EQ(p.wait(ev, pipekit::after(5s)), 1u);
   EXPECT_EQ(ev[0].token, 5u);
-  p.modify(r.native(), events::none, 6);
+  p.modify(r.native_handle(), events::none, 6);
   EXPECT_EQ(p.wait(ev, pipekit::after(30ms)), 0u);
-  p.modify(r.native(), events::readable, 7);
+  p.modify(r.native_handle(), events::readable, 7);
   ASSERT_EQ(p.wait(ev, pipekit::after(5s)), 1u);
   EXPECT_EQ(ev[0].token, 7u);
-  p.remove(r.native(), ec);
+  p.remove(r.native_handle(), ec);
   EXPECT_FALSE(ec);
-  p.remove(r.native(), ec);
+  p.remove(r.native_handle(), ec);
   EXPECT_EQ(ec, std::errc::no_such_file_or_directory);
 }
 
 TEST(windows_poller, wake_from_another_thread_ends_an_endless_wait) {
   pipekit::poller p;
   auto [r, w] = pipekit::make_pipe();
-  p.add(r.native(), events::readable, 1);
+  p.add(r.native_handle(), events::readable, 1);
   std::thread t([&] {
     std::this_thread::sleep_for(50ms);
     p.wake();
@@ -133,7 +133,7 @@ TEST(windows_poller, a_hundred_pipes_more_than_wait_for_multiple_objects_takes) 
   std::vector<pipekit::pipe_pair> pipes;
   for (int i = 0; i < 100; ++i) {
     pipes.push_back(pipekit::make_pipe());
-    p.add(pipes.back().read_end.native(), events::readable, static_cast<std::uint64_t>(i));
+    p.add(pipes.back().read_end.native_handle(), events::readable, static_cast<std::uint64_t>(i));
   }
   pipekit::poll_event ev[128];
   EXPECT_EQ(p.wait(ev, pipekit::after(20ms)), 0u);
@@ -159,7 +159,7 @@ TEST(windows_poller, a_synchronous_pipe_from_create_pipe_is_watched_too) {
   pipekit::handle_stream r{pipekit::handle{rh}};
   pipekit::handle_stream w{pipekit::handle{wh}};
   pipekit::poller p;
-  p.add(r.native(), events::readable, 9);
+  p.add(r.native_handle(), events::readable, 9);
   pipekit::poll_event ev[2];
   EXPECT_EQ(p.wait(ev, pipekit::after(30ms)), 0u);
   std::thread t([&] {
@@ -213,7 +213,7 @@ TEST(windows_poller, message_mode_connections_keep_empty_messages) {
   pipekit::local_connection client = pipekit::connect_local(name, pipekit::local_mode::messages, pipekit::after(5s));
   pipekit::local_connection conn = server.accept(pipekit::after(5s));
   pipekit::poller p;
-  p.add(conn.native(), events::readable, 1);
+  p.add(conn.native_handle(), events::readable, 1);
   pipekit::poll_event ev[2];
   EXPECT_EQ(p.wait(ev, pipekit::after(30ms)), 0u);
   client.send_message("one");
@@ -229,14 +229,14 @@ TEST(windows_poller, removing_a_handle_with_a_pending_read_and_closing_it_is_saf
   pipekit::poller p;
   for (int i = 0; i < 20; ++i) {
     auto [r, w] = pipekit::make_pipe();
-    p.add(r.native(), events::readable, 1);
+    p.add(r.native_handle(), events::readable, 1);
     pipekit::poll_event ev[2];
     EXPECT_EQ(p.wait(ev, pipekit::after(1ms)), 0u);  // leaves a zero-byte read pending
     if (i % 2 == 0) {
-      p.remove(r.native());
+      p.remove(r.native_handle());
       r.close();
     } else {
-      const pipekit::native_handle_type h = r.native();
+      const pipekit::native_handle_type h = r.native_handle();
       r.close();  // closed while registered: the close cancels the read
       p.remove(h);
     }
@@ -290,13 +290,13 @@ TEST(windows_pipe_deadline, a_write_into_a_full_pipe_times_out_and_loses_nothing
 
 TEST(windows_pipe_deadline, stream_wait_sees_data_and_the_end) {
   auto [r, w] = pipekit::make_pipe();
-  EXPECT_FALSE(r.wait(pipekit::readiness::read, pipekit::after(30ms)));
+  EXPECT_FALSE(r.wait(pipekit::events::readable, pipekit::after(30ms)));
   w.write_all("x");
-  EXPECT_TRUE(r.wait(pipekit::readiness::read, pipekit::after(5s)));
+  EXPECT_TRUE(r.wait(pipekit::events::readable, pipekit::after(5s)));
   char c;
   EXPECT_EQ(r.read_some(std::as_writable_bytes(std::span(&c, 1))), 1u);
   w.close();
-  EXPECT_TRUE(r.wait(pipekit::readiness::read, pipekit::after(5s)));
+  EXPECT_TRUE(r.wait(pipekit::events::readable, pipekit::after(5s)));
   EXPECT_EQ(r.read_some(std::as_writable_bytes(std::span(&c, 1))), 0u);
 }
 

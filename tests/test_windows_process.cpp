@@ -617,7 +617,7 @@ TEST(windows_process, stdio_null_file_write_append_read_and_merge) {
 TEST(windows_process, borrowed_handle_as_stdout) {
   auto [r, w] = pipekit::make_pipe();
   auto cmd = child({"print-args", "via borrowed"});
-  cmd.set_stdout(pipekit::stdio::from(w.native()));
+  cmd.set_stdout(pipekit::stdio::from(w.native_handle()));
   EXPECT_TRUE(cmd.spawn().wait().success());
   w.close();
   EXPECT_EQ(r.read_to_end(), "via borrowed\n");

@@ -84,7 +84,7 @@ class pty_relay {
 
   void start(poller& pl) {
     terminal_.set_nonblocking(true);
-    pl.add(terminal_.poll_handle(), events::readable, tok_terminal);
+    pl.add(terminal_.native_handle(), events::readable, tok_terminal);
     if (stdin_open_) pl.add(STDIN_FILENO, events::readable, tok_stdin);
   }
 
@@ -160,7 +160,8 @@ class pty_relay {
     if (!terminal_open_) return;
     // Read no more input until this is in: the command may be slow to read.
     const bool pending = !to_child_.empty();
-    pl.modify(terminal_.poll_handle(), pending ? events::readable | events::writable : events::readable, tok_terminal);
+    pl.modify(terminal_.native_handle(), pending ? events::readable | events::writable : events::readable,
+              tok_terminal);
     if (stdin_open_ && pending != stdin_paused_) {
       if (pending) pl.remove(STDIN_FILENO);
       else pl.add(STDIN_FILENO, events::readable, tok_stdin);
@@ -170,7 +171,7 @@ class pty_relay {
 
   void close_terminal(poller& pl) {
     std::error_code ignored;
-    pl.remove(terminal_.poll_handle(), ignored);
+    pl.remove(terminal_.native_handle(), ignored);
     if (stdin_open_ && !stdin_paused_) pl.remove(STDIN_FILENO, ignored);
     terminal_open_ = false;
     stdin_open_ = false;
@@ -236,7 +237,7 @@ int run_command(const run_options& o) {
   // poll(), not epoll: with --pty our stdin may be a regular file or
   // /dev/null, which epoll refuses.
   poller pl(poller_backend::poll);
-  pl.add(signals.poll_handle(), events::readable, tok_signal);
+  pl.add(signals.native_handle(), events::readable, tok_signal);
   std::optional<pty_relay> relay;
   if (o.pty) {
     relay.emplace(p.terminal(), o.stdin_file.empty());

@@ -62,7 +62,7 @@ bool write_all(HANDLE h, const char* p, std::size_t n) {
 std::shared_ptr<handle_stream> own_stream(const handle_stream& terminal) {
   HANDLE dup = nullptr;
   const HANDLE self = ::GetCurrentProcess();
-  if (!::DuplicateHandle(self, terminal.native(), self, &dup, 0, FALSE, DUPLICATE_SAME_ACCESS)) return nullptr;
+  if (!::DuplicateHandle(self, terminal.native_handle(), self, &dup, 0, FALSE, DUPLICATE_SAME_ACCESS)) return nullptr;
   return std::make_shared<handle_stream>(handle{dup});
 }
 
@@ -175,7 +175,7 @@ int run_command(const run_options& o) {
   if (o.pty) relay.emplace(p.terminal(), o.stdin_file.empty());
 
   const deadline until = deadline_after(o.timeout);
-  const HANDLE waits[2] = {p.exit_handle(), interrupted.poll_handle()};
+  const HANDLE waits[2] = {p.exit_handle(), interrupted.native_handle()};
   for (;;) {
     const auto left = until == no_deadline
                           ? INFINITE

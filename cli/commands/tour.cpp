@@ -110,8 +110,8 @@ bool anonymous_pipe() {
   os_default.capacity = 0;
   const pipe_pair plain = make_pipe(os_default);
   pipe_pair p = make_pipe();
-  const std::size_t os_capacity = pipe_capacity(plain.read_end.native());
-  const std::size_t capacity = pipe_capacity(p.read_end.native());
+  const std::size_t os_capacity = pipe_capacity(plain.read_end.native_handle());
+  const std::size_t capacity = pipe_capacity(p.read_end.native_handle());
 
   const std::string message = "hello through a pipe";
   p.write_end.write_all(message);
@@ -199,7 +199,7 @@ bool poller_two_children() {
   const std::array<const char*, 2> names{"slow", "fast"};
 
   poller pl;
-  for (std::uint64_t i = 0; i < children.size(); ++i) pl.add(children[i].out().poll_handle(), events::readable, i);
+  for (std::uint64_t i = 0; i < children.size(); ++i) pl.add(children[i].out().native_handle(), events::readable, i);
   std::array<std::string, 2> text;
   std::vector<std::pair<std::size_t, double>> arrivals;  // child, ms since start
   std::size_t open = children.size();
@@ -213,7 +213,7 @@ bool poller_two_children() {
       std::array<std::byte, 256> buf{};
       const std::size_t got = out.read_some(buf);
       if (got == 0) {
-        pl.remove(out.poll_handle());
+        pl.remove(out.native_handle());
         out.close();
         --open;
         continue;

@@ -67,21 +67,24 @@
 // inherited standard handle, is written with plain blocking writes.) recv() then returns the buffered messages first.
 // So two pipekit peers that each send up to max_buffered_incoming bytes before reading always finish; past that bound
 // send() only waits for writability (the peer must read). A Python peer that sends first and reads after also finishes,
-// as long as what it sends fits the bound. This needs streams over OS handles (handle_stream); a channel over another
-// kind of stream writes with its blocking write_all() and does not read while it sends.
+// as long as what it sends fits the bound. This needs a writer the channel can write itself
+// (stream_caps::gather_write: pipes, FIFOs, sockets, local connections in byte mode) and a reader with
+// a native handle; a channel over another kind of stream writes with its blocking write_all() and does
+// not read while it sends.
 //
-// Non-blocking use with a poller: register read_handle() for readable and,
-// when it is reported, call recv(out, pipekit::clock::now(), ec) until it
-// reports timed_out (a complete message may already sit in the receive
-// buffer without the handle being readable; buffered_incoming() says how
-// many bytes are there). A partly received message is kept between calls.
+// Non-blocking use with a poller: register the channel's event source for
+// readable (p.add(*ch.event_source(), events::readable, token)) and, when it
+// is reported, call recv(out, pipekit::clock::now(), ec) until it reports
+// timed_out. The event source also reports a complete message that already
+// sits in the receive buffer, which the read handle alone cannot (a blocked
+// send() took it in). A partly received message is kept between calls.
 // To send without waiting, post() a message: what the writer does not take
 // at once waits in the channel's outgoing queue. While pending_outgoing() is
-// not 0, register write_handle() for writable and call
+// not 0, ask for writable too and call
 // flush(pipekit::clock::now(), ec) when it is reported:
 //
 //   ch.post(reply, ec);                              // never waits
-//   if (ch.pending_outgoing() > 0) p.modify(ch.write_handle(), events::readable | events::writable, token);
+//   if (ch.pending_outgoing() > 0) p.modify(*ch.event_source(), events::readable | events::writable, token);
 //   ...on writable: if (ch.flush(pipekit::clock::now(), ec)) p.modify(..., events::readable, token);
 //
 // (On Windows a pipe is always reported writable, and flush() with a due
@@ -137,6 +140,7 @@
 #include "pipekit/deadline.hpp"
 #include "pipekit/export.hpp"
 #include "pipekit/native_handle.hpp"
+#include "pipekit/poller.hpp"
 #include "pipekit/stream.hpp"
 
 namespace pipekit {
@@ -268,7 +272,17 @@ class PIPEKIT_EXPORT channel {
   // directly breaks the framing; they are here for waiting and inspection.
   [[nodiscard]] stream* reader() noexcept;
   [[nodiscard]] stream* writer() noexcept;
-  // The handles to give a poller: readable means recv() can make progress.
+  // What to give a poller (poller::add(*ch.event_source(), interest, token)):
+  // readable when recv(out, pipekit::clock::now(), ec) returns a message,
+  // the end or an error at once, including a message a blocked send() took
+  // into the receive buffer (its read handle cannot say that); writable
+  // when the write handle is. Valid while the channel lives (moving the
+  // channel keeps it); remove() it before destroying the channel. nullptr
+  // for an empty channel.
+  [[nodiscard]] poll_source* event_source() noexcept;
+  // The handles themselves: readable means recv() can make progress, but a
+  // message already in the receive buffer is not reported (see
+  // buffered_incoming(); event_source() reports it).
   [[nodiscard]] native_handle_type read_handle() const noexcept;
   [[nodiscard]] native_handle_type write_handle() const noexcept;
   // The one handle of a duplex or one-way channel, to hand to a child with

@@ -105,8 +105,11 @@ class PIPEKIT_EXPORT fifo_reader final : public stream {
 
   [[nodiscard]] bool is_open() const noexcept { return read_end_.is_open(); }
   [[nodiscard]] bool keeps_alive() const noexcept { return keep_alive_.valid(); }
-  [[nodiscard]] native_handle_type native() const noexcept { return read_end_.native(); }
-  [[nodiscard]] native_handle_type poll_handle() const noexcept override { return read_end_.native(); }
+  [[nodiscard]] native_handle_type native_handle() const noexcept override { return read_end_.native_handle(); }
+  // native_handle and nonblocking (of the read end), while open.
+  [[nodiscard]] stream_caps capabilities() const noexcept override {
+    return read_end_.capabilities() & (stream_caps::native_handle | stream_caps::nonblocking);
+  }
 
   // Closes the reader's own write end; idempotent.
   void close_keep_alive() noexcept;
@@ -114,10 +117,11 @@ class PIPEKIT_EXPORT fifo_reader final : public stream {
  protected:
   std::size_t do_read_some(std::span<std::byte> buf, std::error_code& ec) noexcept override;
   std::size_t do_write_some(std::span<const std::byte> data, std::error_code& ec) noexcept override;
-  bool do_wait(readiness what, deadline until, std::error_code& ec) noexcept override;
+  bool do_wait(events what, deadline until, std::error_code& ec) noexcept override;
   void do_close(std::error_code& ec) noexcept override;
   [[nodiscard]] std::size_t nonblocking_write_limit() const noexcept override;
   [[nodiscard]] bool blocking_io() const noexcept override { return !read_end_.nonblocking(); }
+  void do_set_nonblocking(bool on, std::error_code& ec) noexcept override { read_end_.set_nonblocking(on, ec); }
 
  private:
   handle_stream read_end_;

@@ -99,9 +99,11 @@ class PIPEKIT_EXPORT local_connection final : public stream {
 
   [[nodiscard]] bool is_open() const noexcept { return h_.valid(); }
   [[nodiscard]] local_mode mode() const noexcept { return mode_; }
-  [[nodiscard]] native_handle_type native() const noexcept { return h_.get(); }
-  [[nodiscard]] native_handle_type poll_handle() const noexcept override { return h_.get(); }
+  [[nodiscard]] native_handle_type native_handle() const noexcept override { return h_.get(); }
   [[nodiscard]] handle release_handle() noexcept { return std::move(h_); }
+  // native_handle, and gather_write in local_mode::bytes (a message-mode
+  // write is one message: gathering would change where messages end).
+  [[nodiscard]] stream_caps capabilities() const noexcept override;
 
   // Message mode only (errc::not_supported in byte mode). The next whole
   // message, however large; std::nullopt with no error at end of stream, and
@@ -128,7 +130,7 @@ class PIPEKIT_EXPORT local_connection final : public stream {
  protected:
   std::size_t do_read_some(std::span<std::byte> buf, std::error_code& ec) noexcept override;
   std::size_t do_write_some(std::span<const std::byte> data, std::error_code& ec) noexcept override;
-  bool do_wait(readiness what, deadline until, std::error_code& ec) noexcept override;
+  bool do_wait(events what, deadline until, std::error_code& ec) noexcept override;
   void do_close(std::error_code& ec) noexcept override;
   [[nodiscard]] std::size_t nonblocking_write_limit() const noexcept override;
   [[nodiscard]] bool blocking_io() const noexcept override { return true; }
@@ -161,9 +163,10 @@ class PIPEKIT_EXPORT local_server {
 
   [[nodiscard]] bool is_open() const noexcept;
   [[nodiscard]] local_mode mode() const noexcept;
-  // POSIX: the listening socket (readable when a client waits). Windows: the
-  // event of the pending ConnectNamedPipe (signalled when a client connected).
-  [[nodiscard]] native_handle_type poll_handle() const noexcept;
+  // What a poller waits on for the next client. POSIX: the listening socket
+  // (readable when a client waits). Windows: the event of the pending
+  // ConnectNamedPipe (signalled when a client connected).
+  [[nodiscard]] native_handle_type native_handle() const noexcept;
 
   void close() noexcept;
 

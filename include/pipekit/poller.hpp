@@ -3,7 +3,7 @@
 // readable is reported again on every wait().
 //
 //   pipekit::poller p;
-//   p.add(r.poll_handle(), pipekit::events::readable, /*token=*/1);
+//   p.add(r.native_handle(), pipekit::events::readable, /*token=*/1);
 //   pipekit::poll_event ev[8];
 //   std::size_t n = p.wait(ev, pipekit::after(std::chrono::seconds(1)));
 //
@@ -41,25 +41,11 @@
 #include <system_error>
 
 #include "pipekit/deadline.hpp"
+#include "pipekit/events.hpp"
 #include "pipekit/export.hpp"
 #include "pipekit/native_handle.hpp"
 
 namespace pipekit {
-
-enum class events : unsigned {
-  none = 0,
-  readable = 1u << 0,
-  writable = 1u << 1,
-  hangup = 1u << 2,  // reported, never requested: the peer closed
-  error = 1u << 3,   // reported, never requested: an error is pending on the handle
-};
-constexpr events operator|(events a, events b) noexcept {
-  return static_cast<events>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
-}
-constexpr events operator&(events a, events b) noexcept {
-  return static_cast<events>(static_cast<unsigned>(a) & static_cast<unsigned>(b));
-}
-constexpr bool any(events e) noexcept { return e != events::none; }
 
 struct poll_event {
   std::uint64_t token = 0;
@@ -68,9 +54,59 @@ struct poll_event {
 
 enum class poller_backend { automatic, epoll, poll, iocp };
 
+class stream;
+
+// poll_source: something a poller can wait on that is not one OS handle: a
+// libusb context (its descriptors come and go with its transfers, and it has
+// timeouts of its own; usbfs nodes cannot join epoll), a Redis connection
+// (replies already parsed and buffered in user space), a channel (whole
+// messages already in its receive buffer). Registered with
+// poller::add(source, interest, token), it is reported under its token with
+// the events it makes of what happened on the handles it names.
+//
+// The poller calls these from wait(), on the thread that called wait():
+//   before every wait:  ready_now(), then watches() (the set may change),
+//                       then next_deadline();
+//   after it:           dispatch(), when one of its handles reported
+//                       something or its deadline passed.
+// None of them may block. A source must outlive its registration (remove()
+// it first), as a handle must stay open while registered.
+class PIPEKIT_EXPORT poll_source {
+ public:
+  struct watch {
+    native_handle_type handle = invalid_native_handle;
+    events interest = events::none;
+  };
+
+  poll_source() = default;
+  poll_source(const poll_source&) = delete;
+  poll_source& operator=(const poll_source&) = delete;
+  virtual ~poll_source() = default;
+
+  // The handles to wait on for `interest`, written to `out`; returns how
+  // many there are. When that is more than out.size(), the poller asks again
+  // with room for all of them.
+  virtual std::size_t watches(events interest, std::span<watch> out) noexcept = 0;
+
+  // What the source can report without waiting (data it holds already);
+  // anything but events::none is reported at once and the wait does not block.
+  virtual events ready_now(events /*interest*/) noexcept { return events::none; }
+
+  // When the source must run even if none of its handles reports anything
+  // (libusb's next transfer timeout); no_deadline: never.
+  [[nodiscard]] virtual deadline next_deadline() const noexcept { return no_deadline; }
+
+  // Does the source's work after a wait: `reported[i]` is what watch i
+  // reported (events::none: nothing; all none when only next_deadline()
+  // passed). Returns what to report under the source's token: events::none
+  // reports nothing (the work was internal) and the poller waits on.
+  virtual events dispatch(events interest, std::span<const events> reported) noexcept = 0;
+};
+
 namespace detail {
 class poller_impl;
-}
+struct poll_source_set;
+}  // namespace detail
 
 class PIPEKIT_EXPORT poller {
  public:
@@ -81,12 +117,34 @@ class PIPEKIT_EXPORT poller {
   ~poller();
 
   // Registers `h` (not owned) for `interest`, reported with `token`.
+  // Tokens with the top bit set are the poller's own (it names the handles
+  // of event sources with them): add() and modify() refuse them with
+  // std::errc::invalid_argument.
   void add(native_handle_type h, events interest, std::uint64_t token);
   void add(native_handle_type h, events interest, std::uint64_t token, std::error_code& ec) noexcept;
   void modify(native_handle_type h, events interest, std::uint64_t token);
   void modify(native_handle_type h, events interest, std::uint64_t token, std::error_code& ec) noexcept;
   void remove(native_handle_type h);
   void remove(native_handle_type h, std::error_code& ec) noexcept;
+
+  // The same for an event source (see poll_source; not owned). Adding one
+  // twice is std::errc::file_exists; removing one that is not registered,
+  // std::errc::no_such_file_or_directory (as for handles on epoll).
+  void add(poll_source& source, events interest, std::uint64_t token);
+  void add(poll_source& source, events interest, std::uint64_t token, std::error_code& ec) noexcept;
+  void modify(poll_source& source, events interest, std::uint64_t token);
+  void modify(poll_source& source, events interest, std::uint64_t token, std::error_code& ec) noexcept;
+  void remove(poll_source& source);
+  void remove(poll_source& source, std::error_code& ec) noexcept;
+
+  // For a stream: its event_source() if it has one, else its native_handle()
+  // (errc::not_supported when it has neither).
+  void add(stream& s, events interest, std::uint64_t token);
+  void add(stream& s, events interest, std::uint64_t token, std::error_code& ec) noexcept;
+  void modify(stream& s, events interest, std::uint64_t token);
+  void modify(stream& s, events interest, std::uint64_t token, std::error_code& ec) noexcept;
+  void remove(stream& s);
+  void remove(stream& s, std::error_code& ec) noexcept;
 
   // Waits until at least one handle is ready, wake() is called, or `until`
   // passes. Fills `out` and returns how many entries it filled: 0 means timed
@@ -98,10 +156,12 @@ class PIPEKIT_EXPORT poller {
   void wake() noexcept;
 
   [[nodiscard]] poller_backend backend() const noexcept;
+  // Registered handles and event sources.
   [[nodiscard]] std::size_t size() const noexcept;
 
  private:
   std::unique_ptr<detail::poller_impl> impl_;
+  std::unique_ptr<detail::poll_source_set> sources_;  // null until the first add(poll_source&)
 };
 
 }  // namespace pipekit

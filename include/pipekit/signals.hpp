@@ -3,25 +3,25 @@
 // SIGTERM on to them instead of dying first.
 //
 //   pipekit::signal_relay relay(std::array{SIGINT, SIGTERM});   // opt-in, for as long as it lives
-//   poll.add(relay.poll_handle(), pipekit::events::readable, tok_signal);
+//   poll.add(relay.native_handle(), pipekit::events::readable, tok_signal);
 //   ... on tok_signal:
 //   for (int sig : relay.take()) child.signal_group(sig);       // forward them to the child's group
 //
 // pipekit installs no handler by itself; this object is the only place it
 // does, and only while it exists. While it exists, the listed signals no
 // longer take their previous action in this process (default, ignore, or
-// another handler): each delivery is noted, poll_handle() becomes readable,
+// another handler): each delivery is noted, native_handle() becomes readable,
 // and take() returns what arrived. The destructor puts the previous
 // dispositions back. At most one relay exists at a time in a process (the
 // handler writes to one process-wide place).
 //
 // POSIX: any signal sigaction() accepts (not SIGKILL or SIGSTOP); handlers
-// are installed with SA_RESTART. poll_handle() is the read end of a pipe.
+// are installed with SA_RESTART. native_handle() is the read end of a pipe.
 // Windows: console control events (SetConsoleCtrlHandler), reported with the
 // numbers below: Ctrl-C as signal_interrupt, Ctrl-Break as signal_break, the
 // console closing, logoff and shutdown as signal_hangup. The events a relay
 // takes are handled (the process is not ended); the others go to the next
-// handler. poll_handle() is an event, signalled while something is untaken.
+// handler. native_handle() is an event, signalled while something is untaken.
 // (Wine cannot deliver console events to a program without a console.)
 //
 // Thread safety: signals may arrive on any thread. take() from one thread at
@@ -68,7 +68,7 @@ class PIPEKIT_EXPORT signal_relay {
 
   // Readable (POSIX) or signalled (Windows) when a signal arrived and was
   // not taken yet; invalid_native_handle when not active.
-  [[nodiscard]] native_handle_type poll_handle() const noexcept;
+  [[nodiscard]] native_handle_type native_handle() const noexcept;
 
   // The signals that arrived since the last call, oldest first (repeats of
   // one signal may merge, as they do in the kernel; Windows: each kind once,

@@ -21,6 +21,7 @@
 #include <system_error>
 
 #include "pipekit/deadline.hpp"
+#include "pipekit/events.hpp"
 #include "pipekit/export.hpp"
 #include "pipekit/handle.hpp"
 
@@ -30,7 +31,32 @@ namespace detail {
 struct stream_access;
 }
 
-enum class readiness : unsigned { read = 1, write = 2 };
+class poll_source;
+
+// What a stream can do besides reading and writing, for code that takes a
+// faster path when the stream allows it (channels write frames with one
+// gather write; a relay waits on the handle with a poller).
+enum class stream_caps : unsigned {
+  none = 0,
+  // native_handle() is an OS handle a poller can wait on (poller::add).
+  native_handle = 1u << 0,
+  // Writing to native_handle() directly, several buffers per system call
+  // (writev, or one overlapped write per buffer on Windows), is writing to
+  // the stream: the stream keeps nothing of its own in between.
+  gather_write = 1u << 1,
+  // set_nonblocking() switches the stream's mode.
+  nonblocking = 1u << 2,
+  // Readiness comes from event_source(), not from one OS handle (a libusb
+  // context, a Redis connection, data the stream buffers itself).
+  event_source = 1u << 3,
+};
+constexpr stream_caps operator|(stream_caps a, stream_caps b) noexcept {
+  return static_cast<stream_caps>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
+}
+constexpr stream_caps operator&(stream_caps a, stream_caps b) noexcept {
+  return static_cast<stream_caps>(static_cast<unsigned>(a) & static_cast<unsigned>(b));
+}
+constexpr bool any(stream_caps c) noexcept { return c != stream_caps::none; }
 
 class PIPEKIT_EXPORT stream {
  public:
@@ -68,21 +94,37 @@ class PIPEKIT_EXPORT stream {
   [[nodiscard]] std::string read_to_end(std::error_code& ec);
   [[nodiscard]] std::string read_to_end(deadline until, std::error_code& ec);
 
-  // Waits until the stream is ready for `what`. Returns false on timeout.
-  [[nodiscard]] bool wait(readiness what, deadline until);
-  [[nodiscard]] bool wait(readiness what, deadline until, std::error_code& ec) noexcept;
+  // Waits until the stream is ready for `what` (events::readable,
+  // events::writable, or both: then for either). Returns false on timeout.
+  [[nodiscard]] bool wait(events what, deadline until);
+  [[nodiscard]] bool wait(events what, deadline until, std::error_code& ec) noexcept;
 
   void close();
   void close(std::error_code& ec) noexcept;
 
-  // The OS handle a poller can wait on, or invalid_native_handle when the
-  // stream has none.
-  [[nodiscard]] virtual native_handle_type poll_handle() const noexcept = 0;
+  // Switches the stream between blocking and non-blocking mode (reads and
+  // writes then report std::errc::operation_would_block instead of
+  // waiting). errc::not_supported unless capabilities() has
+  // stream_caps::nonblocking.
+  void set_nonblocking(bool on);
+  void set_nonblocking(bool on, std::error_code& ec) noexcept;
+  [[nodiscard]] bool nonblocking() const noexcept { return !blocking_io(); }
+
+  // What this stream can do (see stream_caps). The default: a native handle
+  // if native_handle() names one, nothing else.
+  [[nodiscard]] virtual stream_caps capabilities() const noexcept;
+  // The OS handle under the stream, or invalid_native_handle when it has
+  // none (a USB endpoint). Owned by the stream: do not close it.
+  [[nodiscard]] virtual native_handle_type native_handle() const noexcept { return invalid_native_handle; }
+  // The event source a poller waits on for this stream when it has no
+  // single OS handle (stream_caps::event_source), else nullptr. Owned by the
+  // stream; poller::add(stream&, ...) uses it.
+  [[nodiscard]] virtual poll_source* event_source() noexcept { return nullptr; }
 
  protected:
   virtual std::size_t do_read_some(std::span<std::byte> buf, std::error_code& ec) noexcept = 0;
   virtual std::size_t do_write_some(std::span<const std::byte> data, std::error_code& ec) noexcept = 0;
-  virtual bool do_wait(readiness what, deadline until, std::error_code& ec) noexcept = 0;
+  virtual bool do_wait(events what, deadline until, std::error_code& ec) noexcept = 0;
   virtual void do_close(std::error_code& ec) noexcept = 0;
   // The largest write that cannot block once do_wait() reported the stream
   // writable; write_some() with a deadline stays under it on blocking streams.
@@ -90,6 +132,8 @@ class PIPEKIT_EXPORT stream {
   // True when a read or write may block; deadline forms then wait for
   // readiness before each call instead of after a would-block.
   [[nodiscard]] virtual bool blocking_io() const noexcept = 0;
+  // The default refuses: errc::not_supported.
+  virtual void do_set_nonblocking(bool on, std::error_code& ec) noexcept;
   // One read / write with a deadline (a write never gets no_deadline). The
   // defaults wait for readiness with do_wait() and then read or write; a
   // stream whose system cannot say when a write would not block (Windows
@@ -111,22 +155,20 @@ class PIPEKIT_EXPORT handle_stream final : public stream {
   ~handle_stream() override;
 
   [[nodiscard]] bool is_open() const noexcept { return h_.valid(); }
-  [[nodiscard]] native_handle_type native() const noexcept { return h_.get(); }
-  [[nodiscard]] native_handle_type poll_handle() const noexcept override { return h_.get(); }
+  [[nodiscard]] native_handle_type native_handle() const noexcept override { return h_.get(); }
   [[nodiscard]] handle release_handle() noexcept;
-
-  // Switches O_NONBLOCK (POSIX) on or off.
-  void set_nonblocking(bool on);
-  void set_nonblocking(bool on, std::error_code& ec) noexcept;
-  [[nodiscard]] bool nonblocking() const noexcept { return nonblocking_; }
+  // native_handle, gather_write and (POSIX: O_NONBLOCK; Windows: the
+  // deadline forms) nonblocking, while open.
+  [[nodiscard]] stream_caps capabilities() const noexcept override;
 
  protected:
   std::size_t do_read_some(std::span<std::byte> buf, std::error_code& ec) noexcept override;
   std::size_t do_write_some(std::span<const std::byte> data, std::error_code& ec) noexcept override;
-  bool do_wait(readiness what, deadline until, std::error_code& ec) noexcept override;
+  bool do_wait(events what, deadline until, std::error_code& ec) noexcept override;
   void do_close(std::error_code& ec) noexcept override;
   [[nodiscard]] std::size_t nonblocking_write_limit() const noexcept override;
   [[nodiscard]] bool blocking_io() const noexcept override { return !nonblocking_; }
+  void do_set_nonblocking(bool on, std::error_code& ec) noexcept override;
   std::size_t do_read_some_until(std::span<std::byte> buf, deadline until, std::error_code& ec) noexcept override;
   std::size_t do_write_some_until(std::span<const std::byte> data, deadline until,
                                   std::error_code& ec) noexcept override;

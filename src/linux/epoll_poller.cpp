@@ -115,9 +115,18 @@ class epoll_poller final : public poller_impl {
       ec = make_error_code(errc::invalid_argument);
       return 0;
     }
-    // One slot more than registered handles, so the wake event never
-    // crowds out a ready handle; the caller's span bounds the count.
-    const std::size_t room = std::min(out.size(), count_) + 1;
+    // Always-ready handles with interest make the wait a non-blocking check.
+    std::size_t ready_now = 0;
+    if (always_ready_count_ != 0)
+      for (const registration& r : regs_)
+        if (r.state == kind::always_ready && r.interest != events::none && ready_now < out.size())
+          out[ready_now++] = poll_event{r.token, r.interest};
+    if (ready_now == out.size()) return ready_now;
+    // Never more than `out` holds: epoll moves the handles it reports behind
+    // those it did not, so with a small `out` every ready handle takes its
+    // turn. (Asking for one more, for the wake event, would report the same
+    // first handles every time and starve the rest.)
+    const std::size_t room = std::min(out.size() - ready_now, count_ + 1);
     if (events_.size() < room) {
       try {
         events_.resize(room);
@@ -127,16 +136,8 @@ class epoll_poller final : public poller_impl {
       }
     }
     epoll_event* evs = events_.data();
-    const int max = static_cast<int>(room);
-    // Always-ready handles with interest make the wait a non-blocking check.
-    std::size_t ready_now = 0;
-    if (always_ready_count_ != 0)
-      for (const registration& r : regs_)
-        if (r.state == kind::always_ready && r.interest != events::none && ready_now < out.size())
-          out[ready_now++] = poll_event{r.token, r.interest};
     for (;;) {
-      const int n = ::epoll_wait(ep_.get(), evs, std::min(max, static_cast<int>(out.size() - ready_now) + 1),
-                                 ready_now != 0 ? 0 : timeout_ms(until));
+      const int n = ::epoll_wait(ep_.get(), evs, static_cast<int>(room), ready_now != 0 ? 0 : timeout_ms(until));
       if (n < 0) {
         if (errno == EINTR) continue;
         ec = system_error_code(errno);

@@ -251,7 +251,7 @@ std::size_t fifo_reader::do_write_some(std::span<const std::byte>, std::error_co
   return 0;
 }
 
-bool fifo_reader::do_wait(readiness what, deadline until, std::error_code& ec) noexcept {
+bool fifo_reader::do_wait(events what, deadline until, std::error_code& ec) noexcept {
   return read_end_.wait(what, until, ec);
 }
 

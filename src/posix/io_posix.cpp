@@ -72,10 +72,12 @@ bool write_handle_until(native_handle_type, handle_kind, std::span<const std::by
   return false;
 }
 
-bool wait_handle(native_handle_type h, readiness what, deadline until, std::error_code& ec) noexcept {
+bool wait_handle(native_handle_type h, events what, deadline until, std::error_code& ec) noexcept {
   struct pollfd p {};
   p.fd = h;
-  p.events = what == readiness::read ? POLLIN : POLLOUT;
+  // Either, when both are asked for: wait() returns when one of them is ready.
+  p.events =
+      static_cast<short>((any(what & events::readable) ? POLLIN : 0) | (any(what & events::writable) ? POLLOUT : 0));
   for (;;) {
     const int r = ::poll(&p, 1, timeout_ms(until));
     if (r > 0) {

@@ -45,7 +45,7 @@ system_limits query_limits(std::error_code& ec) noexcept try {
   pipe_pair p = make_pipe(raw, ec);
   if (ec) return l;
   std::error_code cap_ec;
-  l.pipe_default_capacity = pipe_capacity(p.read_end.native(), cap_ec);
+  l.pipe_default_capacity = pipe_capacity(p.read_end.native_handle(), cap_ec);
   if (cap_ec) l.pipe_default_capacity = 0;
   l.pipe_max_capacity = read_proc_number("/proc/sys/fs/pipe-max-size");
   // 0 in these files means "no limit".

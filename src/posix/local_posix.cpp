@@ -88,7 +88,7 @@ int connect_once(native_handle_type fd, const sockaddr_un& addr, deadline until)
   if (err != EINPROGRESS && err != EINTR) return err;
   // Linux completes Unix-socket connects at once; other systems may not.
   std::error_code ec;
-  if (!wait_handle(fd, readiness::write, until, ec)) return ec ? ec.value() : ETIMEDOUT;
+  if (!wait_handle(fd, events::writable, until, ec)) return ec ? ec.value() : ETIMEDOUT;
   socklen_t len = sizeof err;
   if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
   return err;
@@ -147,7 +147,7 @@ std::size_t local_write_limit(local_mode mode) noexcept {
 
 std::optional<std::string> local_receive_message(native_handle_type h, deadline until, std::error_code& ec) noexcept {
   for (;;) {
-    if (until != no_deadline && !wait_handle(h, readiness::read, until, ec)) {
+    if (until != no_deadline && !wait_handle(h, events::readable, until, ec)) {
       if (!ec) ec = make_error_code(errc::timed_out);
       return std::nullopt;
     }
@@ -215,7 +215,7 @@ void local_send_message(native_handle_type h, std::span<const std::byte> data, d
       ec = errno_code();
       return;
     }
-    if (!wait_handle(h, readiness::write, until, ec)) {
+    if (!wait_handle(h, events::writable, until, ec)) {
       if (!ec) ec = make_error_code(errc::timed_out);
       return;
     }
@@ -255,7 +255,7 @@ local_server::~local_server() = default;
 
 bool local_server::is_open() const noexcept { return impl_ != nullptr; }
 local_mode local_server::mode() const noexcept { return impl_ ? impl_->mode : local_mode::bytes; }
-native_handle_type local_server::poll_handle() const noexcept {
+native_handle_type local_server::native_handle() const noexcept {
   return impl_ ? impl_->fd.get() : invalid_native_handle;
 }
 void local_server::close() noexcept { impl_.reset(); }
@@ -367,7 +367,7 @@ local_connection local_server::accept(deadline until, std::error_code& ec) noexc
       ec = detail::system_error_code(err);
       return {};
     }
-    if (!detail::wait_handle(impl_->fd.get(), readiness::read, until, ec)) {
+    if (!detail::wait_handle(impl_->fd.get(), events::readable, until, ec)) {
       if (!ec) ec = make_error_code(errc::timed_out);
       return {};
     }

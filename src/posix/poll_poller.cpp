@@ -48,7 +48,7 @@ file_id identify(int fd) noexcept {
 class poll_poller final : public poller_impl {
  public:
   explicit poll_poller(pipe_pair wake) : wake_(std::move(wake)) {
-    fds_.push_back(pollfd{wake_.read_end.native(), POLLIN, 0});
+    fds_.push_back(pollfd{wake_.read_end.native_handle(), POLLIN, 0});
     tokens_.push_back(0);
     ids_.push_back({});
     interests_.push_back(events::readable);
@@ -132,9 +132,15 @@ class poll_poller final : public poller_impl {
         while (::read(fds_[0].fd, drain, sizeof drain) > 0) {
         }
       }
-      for (std::size_t i = 1; i < fds_.size() && filled < out.size(); ++i) {
-        if (fds_[i].revents != 0)
-          out[filled++] = poll_event{tokens_[i], with_interest(from_poll(fds_[i].revents), interests_[i])};
+      // Starting where the last full `out` stopped, so that with a small
+      // `out` every ready handle takes its turn.
+      const std::size_t handles = fds_.size() - 1;
+      if (first_ > handles) first_ = 1;
+      for (std::size_t k = 0; k < handles && filled < out.size(); ++k) {
+        const std::size_t i = 1 + (first_ - 1 + k) % handles;
+        if (fds_[i].revents == 0) continue;
+        out[filled++] = poll_event{tokens_[i], with_interest(from_poll(fds_[i].revents), interests_[i])};
+        if (filled == out.size()) first_ = 1 + i % handles;
       }
       return filled;
     }
@@ -143,7 +149,7 @@ class poll_poller final : public poller_impl {
   void wake() noexcept override {
     const char one = 1;
     // Non-blocking: a full self-pipe already guarantees a wake-up.
-    [[maybe_unused]] const ssize_t r = ::write(wake_.write_end.native(), &one, 1);
+    [[maybe_unused]] const ssize_t r = ::write(wake_.write_end.native_handle(), &one, 1);
   }
 
   poller_backend backend() const noexcept override { return poller_backend::poll; }
@@ -152,6 +158,7 @@ class poll_poller final : public poller_impl {
  private:
   pipe_pair wake_;
   std::vector<pollfd> fds_;  // [0] is the wake pipe
+  std::size_t first_ = 1;    // the handle the next report starts with
   std::vector<std::uint64_t> tokens_;
   std::vector<file_id> ids_;  // what each descriptor named when it was added
   std::vector<events> interests_;

@@ -73,7 +73,7 @@ void signal_relay::start(std::span<const int> signals, std::error_code& ec) noex
   s->pipe = make_pipe(o, ec);
   if (ec) return;
   int none = -1;
-  if (!relay_fd.compare_exchange_strong(none, s->pipe.write_end.native())) {
+  if (!relay_fd.compare_exchange_strong(none, s->pipe.write_end.native_handle())) {
     ec = make_error_code(errc::invalid_argument);
     return;
   }
@@ -100,8 +100,8 @@ signal_relay::~signal_relay() {
   relay_fd.store(-1);
 }
 
-native_handle_type signal_relay::poll_handle() const noexcept {
-  return state_ ? state_->pipe.read_end.native() : invalid_native_handle;
+native_handle_type signal_relay::native_handle() const noexcept {
+  return state_ ? state_->pipe.read_end.native_handle() : invalid_native_handle;
 }
 
 std::vector<int> signal_relay::take() {

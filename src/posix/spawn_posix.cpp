@@ -247,11 +247,11 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
           return {};
         }
         if (i == 0) {
-          source[0] = p.read_end.native();
+          source[0] = p.read_end.native_handle();
           child_side.push_back(p.read_end.release_handle());
           parent_side[0] = std::move(p.write_end);
         } else {
-          source[static_cast<std::size_t>(i)] = p.write_end.native();
+          source[static_cast<std::size_t>(i)] = p.write_end.native_handle();
           stream_access::move_pipe_budget(p.write_end, p.read_end);
           child_side.push_back(p.write_end.release_handle());
           parent_side[static_cast<std::size_t>(i)] = std::move(p.read_end);
@@ -369,7 +369,7 @@ bool wait_exited(const process_ids& p, deadline until, std::error_code& ec) noex
   const int pid = p.pid;
   if (const int pidfd = p.handle; pidfd >= 0) {
     // A pidfd turns readable when the process exits; it stays a zombie.
-    return wait_handle(pidfd, readiness::read, until, ec);
+    return wait_handle(pidfd, events::readable, until, ec);
   }
   // No pidfd: poll with waitid(WNOWAIT) and a growing sleep.
   auto pause = std::chrono::microseconds(100);

@@ -49,7 +49,7 @@ bool write_handle_until(native_handle_type h, handle_kind kind, std::span<const 
                         std::size_t& n, std::error_code& ec) noexcept;
 
 // Waits until `h` is ready for `what`; false when `until` passed first.
-bool wait_handle(native_handle_type h, readiness what, deadline until, std::error_code& ec) noexcept;
+bool wait_handle(native_handle_type h, events what, deadline until, std::error_code& ec) noexcept;
 
 void set_handle_nonblocking(native_handle_type h, bool on, std::error_code& ec) noexcept;
 bool handle_is_nonblocking(native_handle_type h) noexcept;

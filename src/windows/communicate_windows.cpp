@@ -70,12 +70,12 @@ void communicate_streams(handle_stream& in, handle_stream& out, handle_stream& e
     BOOL started;
     if (i == 0) {
       const std::size_t left = options.input.size() - result.input_written;
-      started = ::WriteFile(op.stream->native(), options.input.data() + result.input_written,
+      started = ::WriteFile(op.stream->native_handle(), options.input.data() + result.input_written,
                             static_cast<DWORD>(std::min(left, write_chunk)), nullptr, &op.ov);
     } else {
       buffers[i] = sinks[i]->space();
-      started =
-          ::ReadFile(op.stream->native(), buffers[i].data(), static_cast<DWORD>(buffers[i].size()), nullptr, &op.ov);
+      started = ::ReadFile(op.stream->native_handle(), buffers[i].data(), static_cast<DWORD>(buffers[i].size()),
+                           nullptr, &op.ov);
     }
     if (!started) {
       const DWORD error = ::GetLastError();
@@ -99,7 +99,7 @@ void communicate_streams(handle_stream& in, handle_stream& out, handle_stream& e
     pending_op& op = ops[i];
     DWORD n = 0;
     DWORD error = 0;
-    if (!::GetOverlappedResult(op.stream->native(), &op.ov, &n, wait ? TRUE : FALSE)) error = ::GetLastError();
+    if (!::GetOverlappedResult(op.stream->native_handle(), &op.ov, &n, wait ? TRUE : FALSE)) error = ::GetLastError();
     op.pending = false;
     if (i == 0) result.input_written += n;
     else if (n > 0) sinks[i]->commit(n, *targets[i]);
@@ -137,7 +137,7 @@ void communicate_streams(handle_stream& in, handle_stream& out, handle_stream& e
       // Take back what is in flight; whatever it moved still counts.
       for (std::size_t k = 0; k < count; ++k) {
         const std::size_t i = which[k];
-        ::CancelIoEx(ops[i].stream->native(), &ops[i].ov);
+        ::CancelIoEx(ops[i].stream->native_handle(), &ops[i].ov);
         if (!complete(i, true)) break;
       }
       if (!ec) ec = make_error_code(errc::timed_out);
@@ -155,9 +155,9 @@ void communicate_streams(handle_stream& in, handle_stream& out, handle_stream& e
     // Leave nothing in flight on buffers that are about to go away.
     for (auto& op : ops) {
       if (op.active && op.pending) {
-        ::CancelIoEx(op.stream->native(), &op.ov);
+        ::CancelIoEx(op.stream->native_handle(), &op.ov);
         DWORD n = 0;
-        ::GetOverlappedResult(op.stream->native(), &op.ov, &n, TRUE);
+        ::GetOverlappedResult(op.stream->native_handle(), &op.ov, &n, TRUE);
         op.pending = false;
       }
     }

@@ -124,11 +124,11 @@ bool write_handle_until(native_handle_type h, handle_kind kind, std::span<const 
   return true;
 }
 
-bool wait_handle(native_handle_type h, readiness what, deadline until, std::error_code& ec) noexcept {
+bool wait_handle(native_handle_type h, events what, deadline until, std::error_code& ec) noexcept {
   // Windows pipes have no write readiness: a write with a deadline is
   // cancelled instead (write_handle_until), and a blocking write is how
   // Windows waits. So writes are always "ready".
-  if (what == readiness::write) return true;
+  if (any(what & events::writable)) return true;
   DWORD available = 0;
   if (::PeekNamedPipe(h, nullptr, 0, nullptr, &available, nullptr) && available > 0) return true;
   if (::GetFileType(h) != FILE_TYPE_PIPE) return true;  // files and consoles: always ready

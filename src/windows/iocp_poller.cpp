@@ -309,14 +309,29 @@ class iocp_poller final : public poller_impl {
     return false;
   }
 
+  // Starts where the last full `out` stopped (the map's order is stable
+  // between calls), so that with a small `out` every ready handle takes
+  // its turn.
   std::size_t collect(std::span<poll_event> out) noexcept {
     std::size_t n = 0;
-    for (auto& [h, e] : entries_) {
-      if (n == out.size()) break;
-      const events what = e->ready & (e->interest | events::hangup | events::error);
-      if (!any(what)) continue;
-      out[n++] = poll_event{e->token, what};
-      e->ready = events::none;  // level-triggered: found again by the next arm()
+    const std::size_t count = entries_.size();
+    if (count == 0) return 0;
+    const std::size_t start = first_ % count;
+    for (int pass = 0; pass < 2 && n < out.size(); ++pass) {
+      std::size_t index = 0;
+      for (auto& [h, e] : entries_) {
+        const bool in_pass = pass == 0 ? index >= start : index < start;
+        ++index;
+        if (!in_pass) continue;
+        const events what = e->ready & (e->interest | events::hangup | events::error);
+        if (!any(what)) continue;
+        out[n++] = poll_event{e->token, what};
+        e->ready = events::none;  // level-triggered: found again by the next arm()
+        if (n == out.size()) {
+          first_ = index;
+          return n;
+        }
+      }
     }
     return n;
   }
@@ -344,6 +359,7 @@ class iocp_poller final : public poller_impl {
   HANDLE port_;
   std::uint64_t last_id_ = 0;
   std::unordered_map<HANDLE, std::unique_ptr<entry>> entries_;
+  std::size_t first_ = 0;  // where collect() starts, in entries_' order
   std::unordered_map<std::uint64_t, entry*> by_id_;
   std::unordered_map<const OVERLAPPED*, entry*> pending_;
   std::unordered_map<const OVERLAPPED*, std::unique_ptr<entry>> retired_;

@@ -233,7 +233,7 @@ local_server::~local_server() = default;
 
 bool local_server::is_open() const noexcept { return impl_ != nullptr; }
 local_mode local_server::mode() const noexcept { return impl_ ? impl_->mode : local_mode::bytes; }
-native_handle_type local_server::poll_handle() const noexcept {
+native_handle_type local_server::native_handle() const noexcept {
   return impl_ ? impl_->event.get() : invalid_native_handle;
 }
 void local_server::close() noexcept { impl_.reset(); }

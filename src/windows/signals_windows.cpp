@@ -110,7 +110,9 @@ signal_relay::~signal_relay() {
   in_use.store(false);
 }
 
-native_handle_type signal_relay::poll_handle() const noexcept { return state_ ? state_->event : invalid_native_handle; }
+native_handle_type signal_relay::native_handle() const noexcept {
+  return state_ ? state_->event : invalid_native_handle;
+}
 
 std::vector<int> signal_relay::take() {
   std::vector<int> got;
