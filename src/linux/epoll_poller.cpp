@@ -10,6 +10,7 @@
 
 #include "pipekit/error.hpp"
 #include "pipekit/handle.hpp"
+#include "posix/syscall.hpp"
 #include "sys/io.hpp"
 #include "sys/poller_impl.hpp"
 
@@ -137,9 +138,14 @@ class epoll_poller final : public poller_impl {
     }
     epoll_event* evs = events_.data();
     for (;;) {
-      const int n = ::epoll_wait(ep_.get(), evs, static_cast<int>(room), ready_now != 0 ? 0 : timeout_ms(until));
+      const int n = posix::retry_eintr([&] {
+        if (const int err = posix::inject_wait()) {
+          errno = err;
+          return -1;
+        }
+        return ::epoll_wait(ep_.get(), evs, static_cast<int>(room), ready_now != 0 ? 0 : timeout_ms(until));
+      });
       if (n < 0) {
-        if (errno == EINTR) continue;
         ec = system_error_code(errno);
         return 0;
       }

@@ -13,6 +13,7 @@
 #include <csignal>
 
 #include "posix/child_setup.hpp"
+#include "posix/syscall.hpp"
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
@@ -69,8 +70,7 @@ launch_result launch_child(const child_plan& plan) noexcept {
     // The child exited with 127 before exec: reap it now, it is no process
     // the caller will ever see.
     int status;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    (void)posix::retry_eintr([&] { return ::waitpid(pid, &status, 0); });
     if (pidfd >= 0) ::close(pidfd);
     result.failure = st.failure;
     return result;

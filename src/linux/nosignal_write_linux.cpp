@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "posix/nosignal_write.hpp"
+#include "posix/syscall.hpp"
 
 namespace pipekit::detail {
 namespace {
@@ -36,10 +37,11 @@ bool kernel_has_rwf_nosignal() noexcept {
 
 ssize_t writev_nosignal(int fd, const struct iovec* iov, int count, int& err) noexcept {
   if (kernel_has_rwf_nosignal()) {
-    ssize_t n;
-    do {
-      n = ::pwritev2(fd, iov, count, -1, rwf_nosignal);  // offset -1: the file position, as writev()
-    } while (n < 0 && errno == EINTR);
+    const ssize_t n = posix::retry_eintr([&] {
+      return posix::sys_writev_with(posix::syscall::write, iov, count, [fd](const iovec* v, int c) {
+        return ::pwritev2(fd, v, c, -1, rwf_nosignal);  // offset -1: the file position, as writev()
+      });
+    });
     if (n >= 0 || errno != EOPNOTSUPP) {
       err = errno;
       return n;

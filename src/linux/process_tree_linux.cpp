@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "pipekit/error.hpp"
+#include "posix/syscall.hpp"
 #include "sys/process_tree.hpp"
 
 #ifndef SYS_pidfd_open
@@ -154,8 +155,7 @@ void process_tree::reap_own_children() noexcept try {
     char state = 0;
     int ppid = 0;
     if (!read_stat(m.pid, state, ppid) || ppid != me) continue;
-    while (::waitpid(m.pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
+    (void)posix::retry_eintr([&] { return ::waitpid(m.pid, nullptr, 0); });
   }
 } catch (...) {
   // Out of memory reading /proc: the dead stay zombies until we exit.

@@ -17,6 +17,7 @@
 
 #include "pipekit/error.hpp"
 #include "posix/nosignal_write.hpp"
+#include "posix/syscall.hpp"
 #include "sys/channel_io.hpp"
 #include "sys/io.hpp"
 
@@ -47,10 +48,10 @@ std::size_t gather_write(native_handle_type h, std::span<const std::span<const s
     msg.msg_iovlen = count;
     // MSG_DONTWAIT: non-blocking for this call only, so the socket's own
     // mode (shared with a child that holds the other copy) never changes.
-    do {
-      n = count == 1 ? ::send(h, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT)
-                     : ::sendmsg(h, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-    } while (n < 0 && errno == EINTR);
+    n = posix::retry_eintr([&] {
+      return count == 1 ? posix::sys_send(h, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT)
+                        : posix::sys_sendmsg(h, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    });
     err = errno;
   } else {
     n = writev_nosignal(h, iov, static_cast<int>(count), err);
@@ -86,7 +87,7 @@ bool wait_read_or_write(native_handle_type r, native_handle_type w, deadline unt
   }
   ++n;
   for (;;) {
-    const int k = ::poll(p, n, timeout_ms(until));
+    const int k = posix::retry_eintr([&] { return posix::sys_poll(p, n, timeout_ms(until)); });
     if (k > 0) {
       for (nfds_t i = 0; i < n; ++i) {
         if (p[i].revents & POLLNVAL) {
@@ -112,7 +113,6 @@ bool wait_read_or_write(native_handle_type r, native_handle_type w, deadline unt
       if (clock::now() >= until) return false;
       continue;  // poll rounds down on some systems; go round again
     }
-    if (errno == EINTR) continue;
     ec = system_error_code(errno);
     return false;
   }

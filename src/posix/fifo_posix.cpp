@@ -15,6 +15,7 @@
 #include "pipekit/error.hpp"
 #include "pipekit/fifo.hpp"
 #include "pipekit/pipe.hpp"
+#include "posix/syscall.hpp"
 #include "sys/io.hpp"
 
 namespace pipekit {
@@ -54,10 +55,7 @@ bool check_path(const std::filesystem::path& path, const fifo_options& options, 
 // with `ec` clear for ENXIO (a writer without reader).
 handle open_checked(const std::filesystem::path& path, int access, const fifo_options& options,
                     std::error_code& ec) noexcept {
-  int fd;
-  do {
-    fd = ::open(path.c_str(), access | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
-  } while (fd < 0 && errno == EINTR);
+  const int fd = detail::posix::retry_eintr([&] { return ::open(path.c_str(), access | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC); });
   if (fd < 0) {
     if (errno != ENXIO) ec = errno_code();
     return {};
@@ -147,17 +145,15 @@ handle_stream open_fifo_reader(const std::filesystem::path& path, deadline until
   p.fd = h.get();
   p.events = POLLIN;
   for (;;) {
-    const int r = ::poll(&p, 1, detail::timeout_ms(until));
+    const int r = detail::posix::retry_eintr([&] { return detail::posix::sys_poll(&p, 1, detail::timeout_ms(until)); });
     if (r > 0) break;
     if (r == 0) {
       if (clock::now() < until) continue;  // poll() may round down
       ec = make_error_code(errc::timed_out);
       return {};
     }
-    if (errno != EINTR) {
-      ec = errno_code();
-      return {};
-    }
+    ec = errno_code();
+    return {};
   }
   return make_blocking(std::move(h), ec);
 }

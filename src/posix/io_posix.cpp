@@ -13,18 +13,16 @@
 
 #include "pipekit/error.hpp"
 #include "posix/nosignal_write.hpp"
+#include "posix/syscall.hpp"
 #include "sys/io.hpp"
 
 namespace pipekit::detail {
 
 std::size_t read_handle(native_handle_type h, handle_kind, std::span<std::byte> buf, std::error_code& ec) noexcept {
-  for (;;) {
-    const ssize_t n = ::read(h, buf.data(), buf.size());
-    if (n >= 0) return static_cast<std::size_t>(n);
-    if (errno == EINTR) continue;
-    ec = system_error_code(errno);
-    return 0;
-  }
+  const ssize_t n = posix::retry_eintr([&] { return posix::sys_read(h, buf.data(), buf.size()); });
+  if (n >= 0) return static_cast<std::size_t>(n);
+  ec = system_error_code(errno);
+  return 0;
 }
 
 namespace {
@@ -49,13 +47,10 @@ std::size_t write_guarded(int fd, std::span<const std::byte> data, std::error_co
 std::size_t write_handle(native_handle_type h, handle_kind kind, std::span<const std::byte> data,
                          std::error_code& ec) noexcept {
   if (kind == handle_kind::socket) {
-    for (;;) {
-      const ssize_t n = ::send(h, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n >= 0) return static_cast<std::size_t>(n);
-      if (errno == EINTR) continue;
-      ec = system_error_code(errno);
-      return 0;
-    }
+    const ssize_t n = posix::retry_eintr([&] { return posix::sys_send(h, data.data(), data.size(), MSG_NOSIGNAL); });
+    if (n >= 0) return static_cast<std::size_t>(n);
+    ec = system_error_code(errno);
+    return 0;
   }
   return write_guarded(h, data, ec);
 }
@@ -79,7 +74,7 @@ bool wait_handle(native_handle_type h, events what, deadline until, std::error_c
   p.events =
       static_cast<short>((any(what & events::readable) ? POLLIN : 0) | (any(what & events::writable) ? POLLOUT : 0));
   for (;;) {
-    const int r = ::poll(&p, 1, timeout_ms(until));
+    const int r = posix::retry_eintr([&] { return posix::sys_poll(&p, 1, timeout_ms(until)); });
     if (r > 0) {
       if (p.revents & POLLNVAL) {
         ec = system_error_code(EBADF);
@@ -92,7 +87,6 @@ bool wait_handle(native_handle_type h, events what, deadline until, std::error_c
       if (clock::now() >= until) return false;
       continue;  // poll rounds down on some systems; go round again
     }
-    if (errno == EINTR) continue;
     ec = system_error_code(errno);
     return false;
   }

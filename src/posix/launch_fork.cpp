@@ -12,6 +12,7 @@
 #include <cerrno>
 
 #include "posix/child_setup.hpp"
+#include "posix/syscall.hpp"
 
 namespace pipekit::detail {
 
@@ -47,15 +48,11 @@ launch_result launch_child(const child_plan& plan) noexcept {
   }
   ::close(report[1]);
   child_failure f{};
-  ssize_t n;
-  do {
-    n = ::read(report[0], &f, sizeof f);
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n = posix::retry_eintr([&] { return ::read(report[0], &f, sizeof f); });
   ::close(report[0]);
   if (n == static_cast<ssize_t>(sizeof f)) {
     int status;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    (void)posix::retry_eintr([&] { return ::waitpid(pid, &status, 0); });
     result.failure = f;
     return result;
   }

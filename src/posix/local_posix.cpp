@@ -16,6 +16,7 @@
 
 #include "pipekit/error.hpp"
 #include "pipekit/local.hpp"
+#include "posix/syscall.hpp"
 #include "sys/io.hpp"
 #include "sys/local.hpp"
 
@@ -118,9 +119,9 @@ std::size_t local_read(native_handle_type h, local_mode mode, std::span<std::byt
   // SOCK_SEQPACKET drops what does not fit: look at the size first, and leave
   // a message that does not fit queued for receive_message().
   for (;;) {
-    const ssize_t n = ::recv(h, buf.data(), buf.size(), MSG_PEEK | MSG_TRUNC);
+    const ssize_t n =
+        posix::retry_eintr([&] { return posix::sys_recv(h, buf.data(), buf.size(), MSG_PEEK | MSG_TRUNC); });
     if (n < 0) {
-      if (errno == EINTR) continue;
       ec = errno_code();
       return 0;
     }
@@ -129,8 +130,7 @@ std::size_t local_read(native_handle_type h, local_mode mode, std::span<std::byt
       return 0;
     }
     // The message is already in `buf`: dequeue it without copying it again.
-    while (::recv(h, nullptr, 0, MSG_DONTWAIT | MSG_TRUNC) < 0 && errno == EINTR) {
-    }
+    (void)posix::retry_eintr([&] { return ::recv(h, nullptr, 0, MSG_DONTWAIT | MSG_TRUNC); });
     return static_cast<std::size_t>(n);
   }
 }
@@ -185,10 +185,7 @@ std::optional<std::string> local_receive_message(native_handle_type h, deadline 
     }
     try {
       std::string out(static_cast<std::size_t>(n), '\0');
-      ssize_t got;
-      do {
-        got = ::recv(h, out.data(), out.size(), MSG_DONTWAIT);
-      } while (got < 0 && errno == EINTR);
+      const ssize_t got = posix::retry_eintr([&] { return posix::sys_recv(h, out.data(), out.size(), MSG_DONTWAIT); });
       if (got < 0) {
         ec = errno_code();
         return std::nullopt;
@@ -208,9 +205,8 @@ void local_send_message(native_handle_type h, std::span<const std::byte> data, d
   // and wait for room between tries (the message goes whole or not at all).
   const int flags = MSG_NOSIGNAL | (until != no_deadline ? MSG_DONTWAIT : 0);
   for (;;) {
-    const ssize_t n = ::send(h, data.data(), data.size(), flags);
+    const ssize_t n = posix::retry_eintr([&] { return posix::sys_send(h, data.data(), data.size(), flags); });
     if (n >= 0) return;
-    if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
       ec = errno_code();
       return;

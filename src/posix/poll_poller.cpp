@@ -11,6 +11,7 @@
 
 #include "pipekit/error.hpp"
 #include "pipekit/pipe.hpp"
+#include "posix/syscall.hpp"
 #include "sys/io.hpp"
 #include "sys/poller_impl.hpp"
 
@@ -119,9 +120,9 @@ class poll_poller final : public poller_impl {
       return 0;
     }
     for (;;) {
-      const int n = ::poll(fds_.data(), static_cast<nfds_t>(fds_.size()), timeout_ms(until));
+      const int n = posix::retry_eintr(
+          [&] { return posix::sys_poll(fds_.data(), static_cast<nfds_t>(fds_.size()), timeout_ms(until)); });
       if (n < 0) {
-        if (errno == EINTR) continue;
         ec = system_error_code(errno);
         return 0;
       }

@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "posix/nosignal_write.hpp"
+#include "posix/syscall.hpp"
 
 namespace pipekit::detail {
 
@@ -24,17 +25,17 @@ ssize_t writev_with_sigpipe_blocked(int fd, const struct iovec* iov, int count, 
     sigpending(&pending);
     was_pending = sigismember(&pending, SIGPIPE) == 1;
   }
-  ssize_t n;
-  do {
-    // One piece goes out with write(): writev() costs more for small frames.
-    n = count == 1 ? ::write(fd, iov[0].iov_base, iov[0].iov_len) : ::writev(fd, iov, count);
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n = posix::retry_eintr([&] {
+    return posix::sys_writev_with(posix::syscall::write, iov, count, [fd](const iovec* v, int c) {
+      // One piece goes out with write(): writev() costs more for small frames.
+      return c == 1 ? ::write(fd, v[0].iov_base, v[0].iov_len) : ::writev(fd, v, c);
+    });
+  });
   err = errno;
   if (n < 0 && err == EPIPE && !was_pending) {
     // The SIGPIPE this write raised is pending on this thread: take it.
     const struct timespec zero {};
-    while (sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
-    }
+    (void)posix::retry_eintr([&] { return sigtimedwait(&pipe_only, nullptr, &zero); });
   }
   if (!caller_blocked) pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   return n;

@@ -21,6 +21,7 @@
 #include "pipekit/error.hpp"
 #include "pipekit/pipe.hpp"
 #include "posix/child_setup.hpp"
+#include "posix/syscall.hpp"
 #include "sys/io.hpp"
 #include "sys/spawn.hpp"
 #include "sys/stream_access.hpp"
@@ -166,10 +167,7 @@ std::string missing_interpreter(const std::string& path, const std::string& cwd)
   handle f{::open(full.c_str(), O_RDONLY | O_CLOEXEC)};
   if (!f) return {};
   char head[256];
-  ssize_t n;
-  do {
-    n = ::read(f.get(), head, sizeof head);
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n = posix::retry_eintr([&] { return ::read(f.get(), head, sizeof head); });
   const std::string line(head, n > 0 ? static_cast<std::size_t>(n) : 0);
   std::string interpreter = "interpreter";
   if (line.starts_with("#!")) {
@@ -375,8 +373,8 @@ bool wait_exited(const process_ids& p, deadline until, std::error_code& ec) noex
   auto pause = std::chrono::microseconds(100);
   for (;;) {
     siginfo_t info{};
-    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
-      if (errno == EINTR) continue;
+    if (posix::retry_eintr(
+            [&] { return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT); }) != 0) {
       ec = system_error_code(errno);
       return false;
     }
@@ -393,10 +391,9 @@ std::optional<exit_status> reap(const process_ids& p, bool block, std::error_cod
   const int pid = p.pid;
   int status = 0;
   for (;;) {
-    const pid_t r = ::waitpid(pid, &status, block ? 0 : WNOHANG);
+    const pid_t r = posix::retry_eintr([&] { return ::waitpid(pid, &status, block ? 0 : WNOHANG); });
     if (r == pid) break;
     if (r == 0) return std::nullopt;
-    if (errno == EINTR) continue;
     ec = system_error_code(errno);
     return std::nullopt;
   }
