@@ -1,5 +1,6 @@
-// The portable half of the local-server API: the throwing forms and the
-// connection's stream primitives over the platform functions of sys/local.hpp.
+// The portable half of the local-server API: the throwing forms, the server's
+// members that are the same everywhere, and the connection's stream
+// primitives over the platform functions of sys/local.hpp.
 #include "pipekit/local.hpp"
 
 #include <utility>
@@ -7,6 +8,11 @@
 #include "pipekit/error.hpp"
 #include "sys/io.hpp"
 #include "sys/local.hpp"
+#if defined(_WIN32)
+#include "windows/local_server_impl.hpp"
+#else
+#include "posix/local_server_impl.hpp"
+#endif
 
 namespace pipekit {
 
@@ -98,6 +104,19 @@ stream_caps local_connection::capabilities() const noexcept {
 void local_connection::do_close(std::error_code& ec) noexcept { h_.close(ec); }
 
 std::size_t local_connection::nonblocking_write_limit() const noexcept { return detail::local_write_limit(mode_); }
+
+local_server::local_server() noexcept = default;
+local_server::local_server(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
+local_server::local_server(local_server&&) noexcept = default;
+local_server& local_server::operator=(local_server&&) noexcept = default;
+local_server::~local_server() = default;
+
+bool local_server::is_open() const noexcept { return impl_ != nullptr; }
+local_mode local_server::mode() const noexcept { return impl_ ? impl_->mode : local_mode::bytes; }
+native_handle_type local_server::native_handle() const noexcept {
+  return impl_ ? impl_->wait_handle() : invalid_native_handle;
+}
+void local_server::close() noexcept { impl_.reset(); }
 
 local_server local_server::listen(const std::string& name, const listen_options& options) {
   std::error_code ec;

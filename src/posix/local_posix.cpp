@@ -16,28 +16,12 @@
 
 #include "pipekit/error.hpp"
 #include "pipekit/local.hpp"
+#include "posix/local_server_impl.hpp"
 #include "posix/syscall.hpp"
 #include "sys/io.hpp"
 #include "sys/local.hpp"
 
 namespace pipekit {
-
-struct local_server::impl {
-  handle fd;
-  local_mode mode = local_mode::bytes;
-  std::string path;
-  dev_t dev = 0;
-  ino_t ino = 0;
-
-  ~impl() {
-    // Remove the socket file only if it is still ours: another server may
-    // have replaced a stale one, or the user may have put something else there.
-    struct stat st {};
-    if (!path.empty() && ::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == dev &&
-        st.st_ino == ino)
-      ::unlink(path.c_str());
-  }
-};
 
 namespace detail {
 namespace {
@@ -242,19 +226,6 @@ peer_credentials local_peer(native_handle_type h, bool, std::error_code& ec) noe
 }
 
 }  // namespace detail
-
-local_server::local_server() noexcept = default;
-local_server::local_server(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
-local_server::local_server(local_server&&) noexcept = default;
-local_server& local_server::operator=(local_server&&) noexcept = default;
-local_server::~local_server() = default;
-
-bool local_server::is_open() const noexcept { return impl_ != nullptr; }
-local_mode local_server::mode() const noexcept { return impl_ ? impl_->mode : local_mode::bytes; }
-native_handle_type local_server::native_handle() const noexcept {
-  return impl_ ? impl_->fd.get() : invalid_native_handle;
-}
-void local_server::close() noexcept { impl_.reset(); }
 
 local_server local_server::listen(const std::string& name, const listen_options& options, std::error_code& ec) noexcept
     try {

@@ -1,8 +1,10 @@
 // Internal interface of the local-server API (include/pipekit/local.hpp).
 // src/local.cpp holds the portable half (throwing forms, the connection's
 // stream plumbing); src/posix/local_posix.cpp and
-// src/windows/local_windows.cpp implement the functions below and the
-// local_server members, each with its own local_server::impl.
+// src/windows/local_windows.cpp implement the functions below and listen()
+// and accept(), each with its own local_server::impl (in
+// posix/local_server_impl.hpp, windows/local_server_impl.hpp); the other
+// local_server members are portable, in src/local.cpp.
 #pragma once
 
 #include <cstddef>

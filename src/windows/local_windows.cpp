@@ -14,36 +14,11 @@
 #include "pipekit/local.hpp"
 #include "sys/io.hpp"
 #include "sys/local.hpp"
+#include "windows/local_server_impl.hpp"
 #include "windows/overlapped.hpp"
 #include "windows/win_error.hpp"
 
 namespace pipekit {
-
-struct local_server::impl {
-  std::wstring name;
-  local_mode mode = local_mode::bytes;
-  bool allow_remote = false;
-  std::vector<unsigned char> acl;  // the DACL the security descriptor points to
-  SECURITY_DESCRIPTOR sd{};
-  SECURITY_ATTRIBUTES sa{};
-  handle event;    // manual reset: signalled when a client connected to `pending`
-  handle pending;  // the instance waiting for the next client
-  OVERLAPPED ov{};
-  bool created_first = false;
-  bool connected_at_once = false;  // ConnectNamedPipe found a client already there
-
-  impl() = default;
-  impl(const impl&) = delete;
-  impl& operator=(const impl&) = delete;
-  ~impl() {
-    // The kernel writes into `ov` until the connect is cancelled and done.
-    if (pending.valid() && !connected_at_once) {
-      DWORD n = 0;
-      if (::CancelIoEx(pending.get(), &ov) || ::GetLastError() != ERROR_NOT_FOUND)
-        ::GetOverlappedResult(pending.get(), &ov, &n, TRUE);
-    }
-  }
-};
 
 namespace detail {
 namespace {
@@ -224,19 +199,6 @@ peer_credentials local_peer(native_handle_type h, bool server_end, std::error_co
 }
 
 }  // namespace detail
-
-local_server::local_server() noexcept = default;
-local_server::local_server(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
-local_server::local_server(local_server&&) noexcept = default;
-local_server& local_server::operator=(local_server&&) noexcept = default;
-local_server::~local_server() = default;
-
-bool local_server::is_open() const noexcept { return impl_ != nullptr; }
-local_mode local_server::mode() const noexcept { return impl_ ? impl_->mode : local_mode::bytes; }
-native_handle_type local_server::native_handle() const noexcept {
-  return impl_ ? impl_->event.get() : invalid_native_handle;
-}
-void local_server::close() noexcept { impl_.reset(); }
 
 local_server local_server::listen(const std::string& name, const listen_options& options, std::error_code& ec) noexcept
     try {
