@@ -39,56 +39,23 @@
 //   on a receive-only end (or receiving on a send-only one):
 //   errc::not_supported. Out of memory: std::errc::not_enough_memory.
 //
-// Allocation bounds: when a message's header has arrived, recv() gives
-// `out` the capacity for the announced size at once — one allocation that
-// is never copied, rounded up to 2 MiB for messages of 4 MiB and more, which
-// are backed by huge pages where the system has them (Linux THP); a reused
-// `out` whose capacity is large enough is not reallocated. That capacity is
-// address space: recv() writes, and so makes resident, only what arrived
-// plus at most 1 MiB ahead of it (std::string cannot grow without
-// zero-filling). A peer that announces max_message_size and sends a few
-// bytes costs about 4 MiB of memory at most (that 1 MiB and the 2 MiB pages
-// it falls in) and max_message_size of address space, which counts as
-// committed memory where the system does not overcommit (Windows, Linux with
-// vm.overcommit_memory=2). Bytes read ahead of recv() are held in the
-// channel's receive buffer, at most max_buffered_incoming of them.
+// Allocation bounds: recv() gives `out` the capacity of an announced message
+// at once (one allocation, never copied) but makes resident only what
+// arrived plus at most 1 MiB; a peer that announces max_message_size and
+// sends little costs about 4 MiB of memory. Bytes read ahead are held in
+// the receive buffer, at most max_buffered_incoming of them.
 //
-// How two-way traffic cannot deadlock: two programs that each send a large
-// message before reading deadlock over plain pipes — both block in write()
-// once the OS buffers are full. A channel never blocks inside write(): its
-// sends are non-blocking (MSG_DONTWAIT on sockets; a pipe's or FIFO's write
-// end is switched to O_NONBLOCK at the first send). When the OS buffer is
-// full, send() waits for its writer to become writable *or its reader to
-// become readable*, and moves incoming bytes into the channel's receive
-// buffer, so the peer's send progresses, finishes, and the peer starts
-// reading ours. (On Windows a send starts an overlapped write and waits for
-// its completion or a zero-byte read on the reader, whichever comes first,
-// to the same effect; a handle opened for synchronous I/O there, such as an
-// inherited standard handle, is written with plain blocking writes.) recv() then returns the buffered messages first.
-// So two pipekit peers that each send up to max_buffered_incoming bytes before reading always finish; past that bound
-// send() only waits for writability (the peer must read). A Python peer that sends first and reads after also finishes,
-// as long as what it sends fits the bound. This needs a writer the channel can write itself
-// (stream_caps::gather_write: pipes, FIFOs, sockets, local connections in byte mode) and a reader with
-// a native handle; a channel over another kind of stream writes with its blocking write_all() and does
-// not read while it sends.
+// Two-way traffic cannot deadlock: a send() blocked on a full OS buffer
+// takes the peer's data into the receive buffer meanwhile (up to
+// max_buffered_incoming), so two peers that both send before reading both
+// finish. This needs a writer the channel can write itself
+// (stream_caps::gather_write) and a reader with a native handle.
 //
-// Non-blocking use with a poller: register the channel's event source for
-// readable (p.add(*ch.event_source(), events::readable, token)) and, when it
-// is reported, call recv(out, pipekit::clock::now(), ec) until it reports
-// timed_out. The event source also reports a complete message that already
-// sits in the receive buffer, which the read handle alone cannot (a blocked
-// send() took it in). A partly received message is kept between calls.
-// To send without waiting, post() a message: what the writer does not take
-// at once waits in the channel's outgoing queue. While pending_outgoing() is
-// not 0, ask for writable too and call
-// flush(pipekit::clock::now(), ec) when it is reported:
+// In an event loop: register *event_source() with a poller; it reports
+// messages a blocked send() already took in, which the read handle cannot.
+// post() sends without waiting; flush() when writable.
 //
-//   ch.post(reply, ec);                              // never waits
-//   if (ch.pending_outgoing() > 0) p.modify(*ch.event_source(), events::readable | events::writable, token);
-//   ...on writable: if (ch.flush(pipekit::clock::now(), ec)) p.modify(..., events::readable, token);
-//
-// (On Windows a pipe is always reported writable, and flush() with a due
-// deadline starts a write and cancels what the reader did not take.)
+// docs/channels.md explains each of these in full.
 //
 // Handing one end to a child (the parent–child pattern):
 //
@@ -123,10 +90,8 @@
 // thread's recv() to finish (likewise for sends).
 //
 // Fatal errors: after message_too_large or protocol_error from the incoming
-// side, the channel is closed: its handles are released right away when no
-// send() is in progress, else when that send returns (a socket is shut down
-// at once, which wakes such a send; over pipes a send blocked without
-// deadline wakes when the peer reads, writes or closes).
+// side the channel is closed (its handles released when no send() is in
+// progress, else when that send returns; see docs/channels.md).
 #pragma once
 
 #include <cstddef>
