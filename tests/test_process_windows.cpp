@@ -235,7 +235,7 @@ TEST(windows_process, concurrent_spawns_from_4_threads_leak_no_pipe_end_into_oth
 // - ResizePseudoConsole is a stub that returns E_NOTIMPL: resize_terminal
 //   reports not_supported there, and the new size is checked on Windows only;
 // - keys that reach a console whose program has exited can wedge it and the
-//   Wine desktop it starts to translate them (test_windows_cli.cpp has the
+//   Wine desktop it starts to translate them (test_cli_windows.cpp has the
 //   numbers): these tests type only what the child reads before it exits.
 
 pipekit::command on_pty(pipekit::command c) {
