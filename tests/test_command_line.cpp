@@ -1,7 +1,7 @@
 // Quoting argv into a Windows command line and parsing it back. Pure string
 // functions, so this suite runs natively on Linux as well as on Windows; the
 // real round trip through CreateProcessW and a child's C runtime is in
-// test_windows_process.cpp.
+// test_process.cpp (arguments_round_trip_through_the_childs_c_runtime).
 #include <gtest/gtest.h>
 
 #include <random>

@@ -1,57 +1,31 @@
-// Local servers on POSIX: Unix domain sockets in byte (SOCK_STREAM) and
-// message (SOCK_SEQPACKET) mode.
+// Local servers on both systems: Unix domain sockets in byte (SOCK_STREAM)
+// and message (SOCK_SEQPACKET) mode on POSIX, named-pipe instances on
+// Windows (under Wine in CI). What only one system has (socket files and
+// their modes, pipe security) is in test_local_posix.cpp and
+// test_local_windows.cpp.
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
+
+#include "pipekit/local.hpp"
+
+#ifndef _WIN32
 #include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
+#include <cstdint>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "helpers/local_fixture.hpp"
+#include "helpers/test_support.hpp"
 #include "pipekit/error.hpp"
-#include "pipekit/local.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
-namespace fs = std::filesystem;
-
-// A fresh directory per test, removed afterwards.
-class local : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string t = (fs::temp_directory_path() / "pipekit-local-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(t.data()), nullptr);
-    dir_ = t;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string path(const char* name = "s.sock") const { return (dir_ / name).string(); }
-  fs::path dir_;
-};
-
-std::string pattern(std::size_t n) {
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
-  return s;
-}
-
-unsigned file_mode(const std::string& p) {
-  struct stat st {};
-  EXPECT_EQ(::lstat(p.c_str(), &st), 0);
-  EXPECT_TRUE(S_ISSOCK(st.st_mode));
-  return st.st_mode & 07777;
-}
+using namespace pipekit_test;
 
 TEST_F(local, bytes_round_trip_and_eof) {
   auto server = pipekit::local_server::listen(path());
@@ -68,6 +42,19 @@ TEST_F(local, bytes_round_trip_and_eof) {
   EXPECT_EQ(std::string(buf, n), "back");
   client.close();  // now end of stream on the server
   EXPECT_EQ(conn.read_to_end(pipekit::after(5s), ec), "");
+  EXPECT_FALSE(ec);
+  // And the other way, the server's end closing; on Windows through the
+  // full "\\.\pipe\" form, which names the same pipe.
+#ifdef _WIN32
+  const std::string full = "\\\\.\\pipe\\" + path();
+#else
+  const std::string full = path();
+#endif
+  auto client2 = pipekit::connect_local(full, pipekit::local_mode::bytes, pipekit::after(5s));
+  auto conn2 = server.accept(pipekit::after(5s));
+  conn2.write_all("back");
+  conn2.close();
+  EXPECT_EQ(client2.read_to_end(pipekit::after(5s), ec), "back");
   EXPECT_FALSE(ec);
 }
 
@@ -113,36 +100,52 @@ TEST_F(local, message_boundaries_kept_for_0_1_and_100k_bytes) {
   EXPECT_EQ(got[4], "end");
 }
 
-TEST_F(local, read_some_returns_one_message_and_keeps_one_that_does_not_fit) {
-  pipekit::listen_options o;
-  o.mode = pipekit::local_mode::messages;
-  auto server = pipekit::local_server::listen(path(), o);
-  auto client = pipekit::connect_local(path(), pipekit::local_mode::messages, pipekit::after(5s));
-  auto conn = server.accept(pipekit::after(5s));
-  client.send_message("ab");
-  client.send_message("cd");
-  client.send_message("a longer message");
-  char buf[8];
-  std::error_code ec;
-  EXPECT_EQ(conn.read_some(std::as_writable_bytes(std::span(buf)), pipekit::after(5s), ec), 2u);
-  EXPECT_EQ(std::string(buf, 2), "ab");
-  EXPECT_EQ(conn.read_some(std::as_writable_bytes(std::span(buf)), pipekit::after(5s), ec), 2u);
-  EXPECT_EQ(std::string(buf, 2), "cd");
-  // Too large for the buffer: reported, nothing lost.
-  EXPECT_EQ(conn.read_some(std::as_writable_bytes(std::span(buf)), pipekit::after(5s), ec), 0u);
-  EXPECT_EQ(ec, pipekit::errc::message_too_large);
-  EXPECT_EQ(conn.receive_message(pipekit::after(5s)), "a longer message");
+TEST_F(local, message_boundaries_with_two_clients_at_once) {
+  const std::string name = path();
+  auto server = pipekit::local_server::listen(name, messages());
+  const std::string big = pattern(100 * 1024);
+  auto send_all = [&](int id) {
+    auto c = pipekit::connect_local(name, pipekit::local_mode::messages, pipekit::after(10s));
+    c.send_message("");
+    c.send_message(std::to_string(id));
+    c.send_message(big, pipekit::after(10s));
+    c.send_message("end " + std::to_string(id));
+  };
+  std::thread a(send_all, 1);
+  std::thread b(send_all, 2);
+  auto c1 = server.accept(pipekit::after(10s));
+  auto c2 = server.accept(pipekit::after(10s));
+  std::vector<std::string> ids;
+  for (auto* c : {&c1, &c2}) {
+    std::vector<std::string> got;
+    std::error_code ec;
+    while (auto m = c->receive_message(pipekit::after(10s), ec)) got.push_back(*m);
+    ASSERT_FALSE(ec) << ec.message();
+    ASSERT_EQ(got.size(), 4u);
+    EXPECT_EQ(got[0], "");
+    EXPECT_EQ(got[2].size(), big.size());
+    EXPECT_TRUE(got[2] == big);  // not EXPECT_EQ: a 100 KiB diff helps nobody
+    EXPECT_EQ(got[3], "end " + got[1]);
+    ids.push_back(got[1]);
+  }
+  a.join();
+  b.join();
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<std::string>{"1", "2"}));
 }
 
 TEST_F(local, large_message_through_receive_message) {
-  pipekit::listen_options o;
-  o.mode = pipekit::local_mode::messages;
-  auto server = pipekit::local_server::listen(path(), o);
-  auto client = pipekit::connect_local(path(), pipekit::local_mode::messages, pipekit::after(5s));
+  const std::string name = path();
+  auto server = pipekit::local_server::listen(name, messages());
+  auto client = pipekit::connect_local(name, pipekit::local_mode::messages, pipekit::after(5s));
   auto conn = server.accept(pipekit::after(5s));
-  const std::string big = pattern(150 * 1024);
-  std::thread t([&] { conn.send_message(big, pipekit::after(10s)); });
-  auto m = client.receive_message(pipekit::after(10s));
+#ifdef _WIN32
+  const std::string big = pattern(300 * 1024);  // several times the pipe buffer and the first read
+#else
+  const std::string big = pattern(150 * 1024);  // a SOCK_SEQPACKET message must fit the socket's send buffer
+#endif
+  std::thread t([&] { conn.send_message(big, pipekit::after(20s)); });
+  auto m = client.receive_message(pipekit::after(20s));
   t.join();
   ASSERT_TRUE(m);
   EXPECT_EQ(m->size(), big.size());
@@ -157,6 +160,38 @@ TEST_F(local, receive_message_is_refused_in_byte_mode) {
   EXPECT_EQ(ec, pipekit::errc::not_supported);
 }
 
+TEST_F(local, byte_mode_refuses_message_calls_and_mismatched_client) {
+  const std::string name = path();
+  auto server = pipekit::local_server::listen(name);
+  auto client = pipekit::connect_local(name, pipekit::local_mode::bytes, pipekit::after(5s));
+  std::error_code ec;
+  client.send_message("x", pipekit::after(1s), ec);
+  EXPECT_EQ(ec, pipekit::errc::not_supported);
+  (void)server.accept(pipekit::after(5s));
+  // A message-mode client cannot read a byte-mode server as messages.
+  auto wrong = pipekit::connect_local(name, pipekit::local_mode::messages, pipekit::after(5s), ec);
+  EXPECT_TRUE(ec);
+  EXPECT_FALSE(wrong.is_open());
+}
+
+// POSIX only: Windows lets a byte-mode client read a message pipe as a
+// stream; the reverse is refused there too (byte_mode_refuses_...).
+#ifndef _WIN32
+TEST_F(local, mode_mismatch_is_an_error) {
+  pipekit::listen_options o;
+  o.mode = pipekit::local_mode::messages;
+  auto server = pipekit::local_server::listen(path(), o);
+  std::error_code ec;
+  auto c = pipekit::connect_local(path(), pipekit::local_mode::bytes, pipekit::after(1s), ec);
+  EXPECT_TRUE(ec);
+  EXPECT_FALSE(c.is_open());
+}
+#endif
+
+// POSIX only for now: on Windows accept() fails (and the test ends in
+// std::terminate) for a byte-mode client that connected, wrote and closed
+// before it was accepted, a pipekit bug to fix; then run this there too.
+#ifndef _WIN32
 TEST_F(local, several_clients_at_once) {
   for (auto mode : {pipekit::local_mode::bytes, pipekit::local_mode::messages}) {
     pipekit::listen_options o;
@@ -201,6 +236,7 @@ TEST_F(local, several_clients_at_once) {
     for (int i = 0; i < clients; ++i) EXPECT_EQ(seen[static_cast<std::size_t>(i)], "client " + std::to_string(i));
   }
 }
+#endif
 
 TEST_F(local, accept_times_out_and_server_stays_usable) {
   auto server = pipekit::local_server::listen(path());
@@ -214,6 +250,18 @@ TEST_F(local, accept_times_out_and_server_stays_usable) {
   EXPECT_THROW((void)server.accept(pipekit::after(10ms)), std::system_error);
   auto client = pipekit::connect_local(path(), pipekit::local_mode::bytes, pipekit::after(5s));
   EXPECT_TRUE(server.accept(pipekit::after(5s)).is_open());
+  // The same for a message-mode server.
+  const std::string name = path("m");
+  auto message_server = pipekit::local_server::listen(name, messages());
+  const auto start2 = pipekit::clock::now();
+  auto none2 = message_server.accept(pipekit::after(100ms), ec);
+  EXPECT_EQ(ec, std::errc::timed_out);
+  EXPECT_FALSE(none2.is_open());
+  EXPECT_GE(pipekit::clock::now() - start2, 90ms);
+  auto client2 = pipekit::connect_local(name, pipekit::local_mode::messages, pipekit::after(5s));
+  auto conn2 = message_server.accept(pipekit::after(5s));
+  client2.send_message("after the timeout");
+  EXPECT_EQ(conn2.receive_message(pipekit::after(5s)), "after the timeout");
 }
 
 TEST_F(local, connect_without_server) {
@@ -241,84 +289,6 @@ TEST_F(local, connect_waits_for_a_server_that_comes_later) {
   late.join();
 }
 
-TEST_F(local, stale_socket_refuses_without_deadline_and_is_replaced_by_listen) {
-  { auto s = pipekit::local_server::listen(path()); }
-  EXPECT_FALSE(fs::exists(path()));  // the destructor removed it
-  // Make a stale socket file: link a bound socket there and close it.
-  {
-    auto s = pipekit::local_server::listen(path("tmp.sock"));
-    ASSERT_EQ(::link(path("tmp.sock").c_str(), path().c_str()), 0);
-  }
-  ASSERT_TRUE(fs::is_socket(path()));
-  std::error_code ec;
-  auto c = pipekit::connect_local(path(), pipekit::local_mode::bytes, pipekit::no_deadline, ec);
-  EXPECT_EQ(ec, std::errc::connection_refused);
-  auto server = pipekit::local_server::listen(path());
-  auto client = pipekit::connect_local(path(), pipekit::local_mode::bytes, pipekit::after(5s));
-  EXPECT_TRUE(server.accept(pipekit::after(5s)).is_open());
-}
-
-TEST_F(local, refuses_a_live_socket_and_a_regular_file) {
-  auto server = pipekit::local_server::listen(path());
-  std::error_code ec;
-  auto second = pipekit::local_server::listen(path(), {}, ec);
-  EXPECT_EQ(ec, std::errc::address_in_use);
-  std::ofstream(path("file")) << "keep me";
-  auto third = pipekit::local_server::listen(path("file"), {}, ec);
-  EXPECT_EQ(ec, std::errc::file_exists);
-  std::ifstream in(path("file"));
-  std::string text;
-  std::getline(in, text);
-  EXPECT_EQ(text, "keep me");
-  EXPECT_THROW((void)pipekit::local_server::listen(path("file")), std::system_error);
-}
-
-TEST_F(local, permissions_default_0600_and_explicit) {
-  const mode_t old = ::umask(0);  // the mode must not depend on the umask
-  auto a = pipekit::local_server::listen(path("a.sock"));
-  pipekit::listen_options o;
-  o.permissions = 0660;
-  auto b = pipekit::local_server::listen(path("b.sock"), o);
-  ::umask(old);
-  EXPECT_EQ(file_mode(path("a.sock")), 0600u);
-  EXPECT_EQ(file_mode(path("b.sock")), 0660u);
-  // No temporary directory is left behind.
-  int entries = 0;
-  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir_)) ++entries;
-  EXPECT_EQ(entries, 2);
-}
-
-TEST_F(local, too_long_a_path) {
-  std::error_code ec;
-  auto s = pipekit::local_server::listen(path() + std::string(200, 'x'), {}, ec);
-  EXPECT_EQ(ec, std::errc::filename_too_long);
-}
-
-TEST_F(local, every_path_length_the_os_accepts_works_up_to_107_bytes) {
-  // sun_path holds 108 bytes with the terminating NUL; the temporary bind
-  // path pipekit uses is longer than the user's, which must not matter.
-  for (const std::size_t length : {90u, 96u, 100u, 107u}) {
-    const std::string base = dir_.string() + "/";
-    ASSERT_LT(base.size() + 8, length);
-    const std::string name = base + std::string(length - base.size() - 5, 'p') + ".sock";
-    ASSERT_EQ(name.size(), length);
-    std::error_code ec;
-    auto server = pipekit::local_server::listen(name, {}, ec);
-    ASSERT_FALSE(ec) << length << " bytes: " << ec.message();
-    EXPECT_EQ(file_mode(name), 0600u);
-    auto client = pipekit::connect_local(name, pipekit::local_mode::bytes, pipekit::after(5s));
-    auto accepted = server.accept(pipekit::after(5s));
-    client.write_all("x");
-    std::byte b[1];
-    EXPECT_EQ(accepted.read_some(b), 1u);
-  }
-  // One more than the OS accepts is still refused.
-  std::error_code ec;
-  const std::string base = dir_.string() + "/";
-  auto s = pipekit::local_server::listen(base + std::string(108 - base.size(), 'q'), {}, ec);
-  EXPECT_EQ(ec, std::errc::filename_too_long);
-}
-
 TEST_F(local, peer_credentials_are_ours) {
   for (auto mode : {pipekit::local_mode::bytes, pipekit::local_mode::messages}) {
     pipekit::listen_options o;
@@ -330,21 +300,15 @@ TEST_F(local, peer_credentials_are_ours) {
     for (auto* c : {&client, &conn}) {
       const pipekit::peer_credentials p = c->peer();
       ASSERT_TRUE(p.pid);
+      EXPECT_EQ(*p.pid, static_cast<std::int64_t>(current_pid()));
+#ifdef _WIN32
+      EXPECT_FALSE(p.uid);  // Windows has SIDs, not uids
+#else
       ASSERT_TRUE(p.uid);
-      EXPECT_EQ(*p.pid, ::getpid());
       EXPECT_EQ(*p.uid, ::geteuid());
+#endif
     }
   }
-}
-
-TEST_F(local, mode_mismatch_is_an_error) {
-  pipekit::listen_options o;
-  o.mode = pipekit::local_mode::messages;
-  auto server = pipekit::local_server::listen(path(), o);
-  std::error_code ec;
-  auto c = pipekit::connect_local(path(), pipekit::local_mode::bytes, pipekit::after(1s), ec);
-  EXPECT_TRUE(ec);
-  EXPECT_FALSE(c.is_open());
 }
 
 TEST_F(local, send_to_a_closed_peer_is_broken_pipe) {
@@ -359,6 +323,21 @@ TEST_F(local, send_to_a_closed_peer_is_broken_pipe) {
   EXPECT_EQ(client.receive_message(pipekit::after(1s), ec), std::nullopt);
 }
 
+TEST_F(local, eof_and_broken_pipe_when_the_peer_closes) {
+  const std::string name = path();
+  auto server = pipekit::local_server::listen(name, messages());
+  auto client = pipekit::connect_local(name, pipekit::local_mode::messages, pipekit::after(5s));
+  auto conn = server.accept(pipekit::after(5s));
+  client.send_message("last");
+  client.close();
+  std::error_code ec;
+  EXPECT_EQ(conn.receive_message(pipekit::after(5s), ec), "last");
+  EXPECT_EQ(conn.receive_message(pipekit::after(5s), ec), std::nullopt);
+  EXPECT_FALSE(ec) << ec.message();
+  conn.send_message("x", pipekit::after(1s), ec);
+  EXPECT_EQ(ec, std::errc::broken_pipe);
+}
+
 TEST_F(local, receive_message_times_out_without_losing_anything) {
   pipekit::listen_options o;
   o.mode = pipekit::local_mode::messages;
@@ -370,53 +349,6 @@ TEST_F(local, receive_message_times_out_without_losing_anything) {
   EXPECT_EQ(ec, std::errc::timed_out);
   client.send_message("later");
   EXPECT_EQ(conn.receive_message(pipekit::after(5s)), "later");
-}
-
-TEST_F(local, descriptors_a_peer_attaches_do_not_leak) {
-  pipekit::listen_options o;
-  o.mode = pipekit::local_mode::messages;
-  auto server = pipekit::local_server::listen(path(), o);
-  auto client = pipekit::connect_local(path(), pipekit::local_mode::messages, pipekit::after(5s));
-  auto conn = server.accept(pipekit::after(5s));
-  auto count_fds = [] {
-    int n = 0;
-    for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/fd")) ++n;
-    return n;
-  };
-  const int before = count_fds();
-  // A message carrying a descriptor (SCM_RIGHTS), as a hostile peer might send.
-  char byte = 'x';
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  const int fd = 0;
-  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  ASSERT_EQ(::sendmsg(client.native_handle(), &msg, 0), 1);
-  EXPECT_EQ(conn.receive_message(pipekit::after(5s)), "x");
-  EXPECT_EQ(count_fds(), before);
-}
-
-TEST_F(local, poll_handle_is_readable_when_a_client_waits) {
-  auto server = pipekit::local_server::listen(path());
-  pollfd p{server.native_handle(), POLLIN, 0};
-  EXPECT_EQ(::poll(&p, 1, 0), 0);
-  auto client = pipekit::connect_local(path(), pipekit::local_mode::bytes, pipekit::after(5s));
-  EXPECT_EQ(::poll(&p, 1, 5000), 1);
-  EXPECT_TRUE(server.accept(pipekit::after(5s)).is_open());
-  server.close();
-  EXPECT_FALSE(server.is_open());
-  EXPECT_FALSE(fs::exists(path()));
-  std::error_code ec;
-  (void)server.accept(pipekit::after(1s), ec);
-  EXPECT_EQ(ec, std::errc::bad_file_descriptor);
 }
 
 }  // namespace

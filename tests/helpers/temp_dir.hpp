@@ -1,8 +1,13 @@
-// A private temporary directory for one test (0700, from mkdtemp), removed
-// with everything in it when the test ends. POSIX tests only.
+// A private temporary directory for one test, removed with everything in it
+// when the test ends. On POSIX it is 0700, from mkdtemp; on Windows it gets
+// the default security of the user's temporary directory.
 #pragma once
 
+#ifdef _WIN32
+#include <windows.h>
+#else
 #include <stdlib.h>
+#endif
 
 #include <cerrno>
 #include <filesystem>
@@ -14,9 +19,21 @@ namespace pipekit_test {
 class temp_dir {
  public:
   explicit temp_dir(const char* prefix = "pipekit-test") {
+#ifdef _WIN32
+    // No mkdtemp: a name with our pid and a serial, made only if it is new.
+    static unsigned serial = 0;
+    for (;;) {
+      path_ = std::filesystem::temp_directory_path() /
+              (std::string(prefix) + "-" + std::to_string(::GetCurrentProcessId()) + "-" + std::to_string(serial++));
+      if (::CreateDirectoryW(path_.c_str(), nullptr)) break;
+      if (::GetLastError() != ERROR_ALREADY_EXISTS)
+        throw std::system_error(static_cast<int>(::GetLastError()), std::system_category(), "CreateDirectoryW");
+    }
+#else
     std::string tmpl = (std::filesystem::temp_directory_path() / (std::string(prefix) + "-XXXXXX")).string();
     if (::mkdtemp(tmpl.data()) == nullptr) throw std::system_error(errno, std::system_category(), "mkdtemp");
     path_ = tmpl;
+#endif
   }
   temp_dir(const temp_dir&) = delete;
   temp_dir& operator=(const temp_dir&) = delete;

@@ -1,100 +1,29 @@
-// `pipekit.exe run` and `pipekit.exe limits`, driven through pipekit itself,
-// under Wine: the same contract as tests/test_cli.cpp on POSIX (exit status
-// passed through, 124 on timeout with the whole tree ended, 127 when the
-// program is missing).
+// `pipekit.exe run` on what only Windows has (under Wine in CI): the two
+// signal names that mean ending the job, TerminateJobObject's exit code,
+// --foreground without process groups, handle: endpoints, and --pty on a
+// pseudo console. The contract both systems share (exit status passed
+// through, 124 on timeout with the whole tree ended, 127 when the program is
+// missing) is in test_cli.cpp.
 #include <gtest/gtest.h>
 #include <windows.h>
 
-#include <algorithm>
 #include <chrono>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
+#include "helpers/test_support.hpp"
 #include "pipekit/process.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
-
-// The build's paths are Unix paths; Wine's Z: drive is the Unix root.
-std::string windows_path(std::string p) {
-  if (!p.empty() && p.front() == '/') p = "Z:" + p;
-  std::replace(p.begin(), p.end(), '/', '\\');
-  return p;
-}
-
-const std::string cli_path = windows_path(PIPEKIT_CLI_PATH);
-const std::string child_path = windows_path(PIPEKIT_CHILD_PATH);
+using pipekit_test::child_path;
+using pipekit_test::cli_path;
 
 pipekit::run_result pipekit_cli(std::initializer_list<std::string> args, std::string_view input = {}) {
   pipekit::command c{cli_path};
   for (const auto& a : args) c.arg(a);
   return pipekit::run(std::move(c), input, pipekit::after(60s));
-}
-
-TEST(windows_cli, version_matches_the_project) {
-  const auto r = pipekit_cli({"--version"});
-  // Text written through std::cout ends lines with CRLF on Windows, as Windows tools do.
-  EXPECT_EQ(r.out, std::string("pipekit ") + PIPEKIT_PROJECT_VERSION + "\r\n");
-  EXPECT_TRUE(r.status.success());
-}
-
-TEST(windows_cli, run_passes_the_exit_status_through) {
-  EXPECT_EQ(pipekit_cli({"run", "--", child_path, "exit", "7"}).status.code(), 7);
-  EXPECT_EQ(pipekit_cli({"run", "--", child_path, "exit", "0"}).status.code(), 0);
-}
-
-TEST(windows_cli, run_of_a_missing_program_exits_127_and_names_it) {
-  const auto r = pipekit_cli({"run", "--", "pipekit-no-such-program"});
-  EXPECT_EQ(r.status.code(), 127);
-  EXPECT_NE(r.err.find("pipekit-no-such-program"), std::string::npos) << r.err;
-}
-
-TEST(windows_cli, run_timeout_ends_the_whole_tree_and_exits_124) {
-  const auto start = pipekit::clock::now();
-  const auto r = pipekit_cli({"run", "--timeout", "1", "--", child_path, "spawn-grandchild"});
-  EXPECT_LT(pipekit::clock::now() - start, 10s);  // Wine start-up included; the bound on POSIX is 3 s
-  EXPECT_EQ(r.status.code(), 124);
-  ASSERT_FALSE(r.out.empty());
-  const DWORD grandchild = static_cast<DWORD>(std::stoul(r.out));
-  HANDLE h = ::OpenProcess(SYNCHRONIZE, FALSE, grandchild);
-  if (h != nullptr) {
-    EXPECT_EQ(::WaitForSingleObject(h, 2000), WAIT_OBJECT_0) << "grandchild " << grandchild << " survived";
-    ::CloseHandle(h);
-  }
-}
-
-TEST(windows_cli, run_applies_cwd_env_and_stdin) {
-  char temp[MAX_PATH];
-  ASSERT_GT(::GetTempPathA(MAX_PATH, temp), 0u);
-  std::string dir = temp;
-  if (dir.size() > 3 && dir.back() == '\\') dir.pop_back();
-  auto r = pipekit_cli({"run", "--cwd", dir, "--", child_path, "print-cwd"});
-  EXPECT_EQ(r.out, dir + "\n");
-  r = pipekit_cli({"run", "--env", "PIPEKIT_CLI_X=42", "--", child_path, "print-env", "PIPEKIT_CLI_X"});
-  EXPECT_EQ(r.out, "42\n");
-  const std::string input = dir + "\\pipekit-cli-stdin.txt";
-  HANDLE f = ::CreateFileA(input.c_str(), GENERIC_WRITE, 0, nullptr, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, nullptr);
-  ASSERT_NE(f, INVALID_HANDLE_VALUE);
-  DWORD written = 0;
-  ::WriteFile(f, "from a file", 11, &written, nullptr);
-  ::CloseHandle(f);
-  r = pipekit_cli({"run", "--stdin", input, "--", child_path, "echo"});
-  EXPECT_EQ(r.out, "from a file");
-  ::DeleteFileA(input.c_str());
-}
-
-// ---- run: timeout(1)'s options, as far as Windows has them -------------------------
-
-TEST(windows_cli, run_takes_durations_with_units_and_refuses_nan_and_infinity) {
-  EXPECT_EQ(pipekit_cli({"run", "--timeout", "500ms", "--", child_path, "sleep", "60000"}).status.code(), 124);
-  EXPECT_EQ(pipekit_cli({"run", "--timeout", "1m", "--", child_path, "exit", "3"}).status.code(), 3);
-  for (const char* bad : {"nan", "inf", "-1", "1x"}) {
-    const auto r = pipekit_cli({"run", "--timeout", bad, "--", child_path, "exit", "0"});
-    EXPECT_EQ(r.status.code(), 125) << bad;
-    EXPECT_EQ(r.err.rfind("pipekit: --timeout: ", 0), 0u) << r.err;
-  }
 }
 
 TEST(windows_cli, run_signals_are_term_and_kill_and_kill_exits_137) {
@@ -163,22 +92,11 @@ TEST(windows_cli, usage_errors_unknown_commands_and_help) {
   EXPECT_EQ(r.err.rfind("pipekit: --timeout: ", 0), 0u) << r.err;
 }
 
-TEST(windows_cli, limits_json_has_every_key) {
-  const auto r = pipekit_cli({"limits", "--json"});
-  ASSERT_TRUE(r.status.success()) << r.err;
-  const auto j = nlohmann::json::parse(r.out);
-  for (const char* key : {"pipe_default_capacity", "pipe_max_capacity", "pipe_atomic_write", "pipe_user_pages_soft",
-                          "pipe_user_pages_hard", "descriptors_soft", "descriptors_hard", "processes_soft",
-                          "processes_hard", "pipekit_pipe_capacity"})
-    EXPECT_TRUE(j.contains(key)) << key;
-  EXPECT_GT(j["pipe_default_capacity"].get<std::uint64_t>(), 0u);
-}
-
 // ---- run --pty ----------------------------------------------------------------
 //
 // The command runs on a pseudo console (ConPTY). Under Wine 8 its standard
 // handles stay NULL (see the pseudo console tests in
-// test_windows_process.cpp), so these use the helper's console modes, which
+// test_process_windows.cpp), so these use the helper's console modes, which
 // open CONIN$/CONOUT$ by name, and cannot show a program that prints to its
 // stdout, as it would on Windows.
 //
