@@ -3,22 +3,18 @@
 // it — over pipes, local connections and FIFO readers alike.
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
 
+#include "helpers/local_fixture.hpp"
+#include "helpers/test_support.hpp"
 #include "pipekit/channel.hpp"
 #include "pipekit/error.hpp"
 #include "pipekit/local.hpp"
 #include "pipekit/pipe.hpp"
 #include "pipekit/stream.hpp"
-
-#if defined(_WIN32)
-#include <windows.h>
-#else
-#include <unistd.h>
-
+#if !defined(_WIN32)
 #include "helpers/temp_dir.hpp"
 #include "pipekit/fifo.hpp"
 #endif
@@ -30,25 +26,9 @@ using pipekit::stream_caps;
 
 bool has(stream_caps caps, stream_caps c) { return any(caps & c); }
 
-// A name for a local server that no other test uses.
-class local_name {
- public:
-  local_name() {
-#if defined(_WIN32)
-    static std::atomic<int> counter{0};
-    name_ = "pipekit-test-stream-" + std::to_string(::GetCurrentProcessId()) + "-" + std::to_string(++counter);
-#else
-    name_ = dir_.socket();
-#endif
-  }
-  [[nodiscard]] const std::string& get() const { return name_; }
-
- private:
-#if !defined(_WIN32)
-  pipekit_test::temp_dir dir_;
-#endif
-  std::string name_;
-};
+// Local connections come from the local tests' fixture: a server name of
+// each test's own.
+using stream_local = pipekit_test::local;
 
 TEST(stream, a_pipe_end_offers_its_handle_and_gather_writes) {
   auto [r, w] = pipekit::make_pipe();
@@ -97,11 +77,11 @@ TEST(stream, wait_for_readable_or_writable_returns_when_either_is_ready) {
   EXPECT_TRUE(r.wait(pipekit::events::readable, pipekit::after(30s)));
 }
 
-TEST(stream, a_local_connection_gathers_writes_only_in_byte_mode) {
+TEST_F(stream_local, a_local_connection_gathers_writes_only_in_byte_mode) {
   for (const pipekit::local_mode mode : {pipekit::local_mode::bytes, pipekit::local_mode::messages}) {
-    local_name name;
-    auto server = pipekit::local_server::listen(name.get(), {.mode = mode});
-    auto client = pipekit::connect_local(name.get(), mode, pipekit::after(30s));
+    const std::string name = path(mode == pipekit::local_mode::bytes ? "b.sock" : "m.sock");
+    auto server = pipekit::local_server::listen(name, {.mode = mode});
+    auto client = pipekit::connect_local(name, mode, pipekit::after(30s));
     auto conn = server.accept(pipekit::after(30s));
     for (const pipekit::local_connection* c : {&client, &conn}) {
       EXPECT_TRUE(has(c->capabilities(), stream_caps::native_handle));
@@ -130,25 +110,18 @@ TEST(stream, a_fifo_reader_offers_its_read_handle_and_nonblocking_mode) {
 }
 #endif
 
-std::string pattern(std::size_t n, unsigned seed) {
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + seed * 17 + i / 1013) & 0xff);
-  return s;
-}
-
 // Two peers that each send a message larger than the OS buffers before
 // reading: each send() must take in the other's data meanwhile. Over a
 // local connection that needs the channel to write the connection's handle
 // itself (stream_caps::gather_write), as it does for a socketpair.
-TEST(stream, channels_over_a_local_connection_both_sending_large_messages_both_finish) {
-  local_name name;
-  auto server = pipekit::local_server::listen(name.get());
-  auto client = pipekit::connect_local(name.get(), pipekit::local_mode::bytes, pipekit::after(30s));
+TEST_F(stream_local, channels_over_a_local_connection_both_sending_large_messages_both_finish) {
+  auto server = pipekit::local_server::listen(path());
+  auto client = pipekit::connect_local(path(), pipekit::local_mode::bytes, pipekit::after(30s));
   auto conn = server.accept(pipekit::after(30s));
   pipekit::channel a(std::make_unique<pipekit::local_connection>(std::move(client)));
   pipekit::channel b(std::make_unique<pipekit::local_connection>(std::move(conn)));
-  const std::string ma = pattern(8 * 1024 * 1024, 1);
-  const std::string mb = pattern(8 * 1024 * 1024, 2);
+  const std::string ma = pipekit_test::pattern(8 * 1024 * 1024);
+  const std::string mb = pipekit_test::pattern(8 * 1024 * 1024 + 7);  // not the same message
   std::error_code ea;
   std::error_code eb;
   std::string got_a;

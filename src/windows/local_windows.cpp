@@ -89,8 +89,10 @@ bool start_instance(local_server::impl& s, std::error_code& ec) noexcept {
   }
   const DWORD error = ::GetLastError();
   if (error == ERROR_IO_PENDING) return true;
-  // A client connected between CreateNamedPipe and ConnectNamedPipe.
-  if (error == ERROR_PIPE_CONNECTED) {
+  // A client connected between CreateNamedPipe and ConnectNamedPipe; or it
+  // connected, wrote and closed already (ERROR_NO_DATA): what it wrote is
+  // still there to read, so that is a connection to accept too.
+  if (error == ERROR_PIPE_CONNECTED || error == ERROR_NO_DATA) {
     s.connected_at_once = true;
     ::SetEvent(s.event.get());
     return true;
