@@ -214,8 +214,7 @@ bool channel_core::recv_locked(std::string& out, deadline until, std::error_code
     std::size_t header = 0;
     std::uint64_t size = 0;
     wire::header_status status;
-    while ((status = wire::decode_header(rx_data(), rx_size(), header, size)) ==
-           wire::header_status::need_more) {
+    while ((status = wire::decode_header(rx_data(), rx_size(), header, size)) == wire::header_status::need_more) {
       if (!rx_need(rx_size() < 4 ? 4 : 12, until, eof, ec)) {
         if (!eof) return false;
         if (rx_size() == 0) return false;              // the clean end: between messages

@@ -747,4 +747,39 @@ TEST(process, run_timeout_exception_carries_the_partial_output) {
   }
 }
 
+// Spawning from several threads at once: only the child's own ends reach it
+// (POSIX: close-on-exec everywhere; Windows: PROC_THREAD_ATTRIBUTE_HANDLE_LIST).
+// Had another child inherited our stdin's write end, ours would not see EOF
+// until that child ended (seconds later). Fewer rounds under Windows, where
+// a spawn costs ten times more.
+TEST(process, concurrent_spawns_from_threads_leak_no_pipe_end_into_other_children) {
+#ifdef _WIN32
+  constexpr int thread_count = 4;
+  constexpr int rounds = 10;
+#else
+  constexpr int thread_count = 8;
+  constexpr int rounds = 25;
+#endif
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < thread_count; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < rounds; ++i) {
+        auto cmd = child({"wait-eof"});
+        cmd.set_stdin(pipekit::stdio::pipe()).set_stdout(pipekit::stdio::pipe());
+        auto p = cmd.spawn();
+        // Let the other threads spawn while our stdin pipe is open.
+        std::this_thread::sleep_for(1ms);
+        p.in().close();
+        std::error_code ec;
+        const std::string out = p.out().read_to_end(pipekit::after(10s), ec);
+        if (ec || out != "eof\n") ++failures;
+        if (!p.wait().success()) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
 }  // namespace

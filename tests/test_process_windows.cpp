@@ -194,32 +194,6 @@ TEST(windows_process, environment_names_are_case_insensitive) {
   ::SetEnvironmentVariableW(L"PIPEKIT_TEST_CASE", nullptr);
 }
 
-TEST(windows_process, concurrent_spawns_from_4_threads_leak_no_pipe_end_into_other_children) {
-  // Only the listed handles are inherited (PROC_THREAD_ATTRIBUTE_HANDLE_LIST):
-  // had another child inherited our stdin's write end, ours would not see EOF
-  // until that child ended.
-  std::atomic<int> failures{0};
-  std::vector<std::thread> threads;
-  threads.reserve(4);
-  for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&] {
-      for (int i = 0; i < 10; ++i) {
-        auto cmd = child({"wait-eof"});
-        cmd.set_stdin(pipekit::stdio::pipe()).set_stdout(pipekit::stdio::pipe());
-        auto p = cmd.spawn();
-        std::this_thread::sleep_for(1ms);
-        p.in().close();
-        std::error_code ec;
-        const std::string out = p.out().read_to_end(pipekit::after(10s), ec);
-        if (ec || out != "eof\n") ++failures;
-        if (!p.wait().success()) ++failures;
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(failures.load(), 0);
-}
-
 // ---- pseudo console: stdio::pty() ----------------------------------------------
 //
 // What Wine 8 does with ConPTY, measured with a standalone CreatePseudoConsole

@@ -55,7 +55,8 @@ bool check_path(const std::filesystem::path& path, const fifo_options& options, 
 // with `ec` clear for ENXIO (a writer without reader).
 handle open_checked(const std::filesystem::path& path, int access, const fifo_options& options,
                     std::error_code& ec) noexcept {
-  const int fd = detail::posix::retry_eintr([&] { return ::open(path.c_str(), access | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC); });
+  const int fd =
+      detail::posix::retry_eintr([&] { return ::open(path.c_str(), access | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC); });
   if (fd < 0) {
     if (errno != ENXIO) ec = errno_code();
     return {};
