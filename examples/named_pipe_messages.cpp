@@ -24,8 +24,8 @@ int client(const std::string& name) {
   // connect_local waits (up to the deadline) for the server to appear and
   // for a free instance, as the seed's WaitNamedPipe loop does.
   pipekit::local_connection pipe = pipekit::connect_local(name, pipekit::local_mode::messages, pipekit::after(10s));
-  pipe.send_message("Hello from client!");
-  const std::optional<std::string> reply = pipe.receive_message(pipekit::after(10s));
+  pipe.send("Hello from client!");
+  const std::optional<std::string> reply = pipe.recv(pipekit::after(10s));
   std::cout << "client received: " << reply.value_or("(nothing)") << "\n";
   return reply == "Hello from server!" ? 0 : 1;
 }
@@ -49,9 +49,9 @@ int server(const char* self) {
 
   std::cout << "waiting for a client...\n";
   pipekit::local_connection pipe = listener.accept(pipekit::after(10s));
-  const std::optional<std::string> message = pipe.receive_message(pipekit::after(10s));
+  const std::optional<std::string> message = pipe.recv(pipekit::after(10s));
   std::cout << "server received: " << message.value_or("(nothing)") << "\n";
-  pipe.send_message("Hello from server!");
+  pipe.send("Hello from server!");
 
   const pipekit::exit_status status = child.wait();
   std::cout << "client " << status.to_string() << "\n";

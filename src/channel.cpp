@@ -173,9 +173,17 @@ bool channel::recv(std::string& out, deadline until, std::error_code& ec) noexce
   return core_->recv(out, until, ec);
 }
 
-std::optional<std::string> channel::recv() {
+std::optional<std::string> channel::recv() { return recv(no_deadline); }
+
+std::optional<std::string> channel::recv(deadline until) {
   std::string out;
-  if (!recv(out)) return std::nullopt;
+  if (!recv(out, until)) return std::nullopt;
+  return out;
+}
+
+std::optional<std::string> channel::recv(deadline until, std::error_code& ec) noexcept {
+  std::string out;
+  if (!recv(out, until, ec)) return std::nullopt;
   return out;
 }
 

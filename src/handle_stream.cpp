@@ -8,9 +8,9 @@
 namespace pipekit {
 
 handle_stream::handle_stream(handle h) noexcept : h_(std::move(h)) {
-  if (h_.valid()) {
-    nonblocking_ = detail::handle_is_nonblocking(h_.get());
-    kind_ = static_cast<std::uint8_t>(detail::classify_handle(h_.get()));
+  if (h_.is_open()) {
+    nonblocking_ = detail::handle_is_nonblocking(h_.native_handle());
+    kind_ = static_cast<std::uint8_t>(detail::classify_handle(h_.native_handle()));
   }
 }
 
@@ -43,7 +43,7 @@ handle handle_stream::release_handle() noexcept {
 }
 
 stream_caps handle_stream::capabilities() const noexcept {
-  if (!h_.valid()) return stream_caps::none;
+  if (!h_.is_open()) return stream_caps::none;
 #if defined(_WIN32)
   // No non-blocking mode for pipes there (see set_handle_nonblocking).
   return stream_caps::native_handle | stream_caps::gather_write;
@@ -53,32 +53,34 @@ stream_caps handle_stream::capabilities() const noexcept {
 }
 
 void handle_stream::do_set_nonblocking(bool on, std::error_code& ec) noexcept {
-  detail::set_handle_nonblocking(h_.get(), on, ec);
+  detail::set_handle_nonblocking(h_.native_handle(), on, ec);
   if (!ec) nonblocking_ = on;
 }
 
 std::size_t handle_stream::do_read_some(std::span<std::byte> buf, std::error_code& ec) noexcept {
-  return detail::read_handle(h_.get(), static_cast<detail::handle_kind>(kind_), buf, ec);
+  return detail::read_handle(h_.native_handle(), static_cast<detail::handle_kind>(kind_), buf, ec);
 }
 
 std::size_t handle_stream::do_write_some(std::span<const std::byte> data, std::error_code& ec) noexcept {
-  return detail::write_handle(h_.get(), static_cast<detail::handle_kind>(kind_), data, ec);
+  return detail::write_handle(h_.native_handle(), static_cast<detail::handle_kind>(kind_), data, ec);
 }
 
 bool handle_stream::do_wait(events what, deadline until, std::error_code& ec) noexcept {
-  return detail::wait_handle(h_.get(), what, until, ec);
+  return detail::wait_handle(h_.native_handle(), what, until, ec);
 }
 
 std::size_t handle_stream::do_read_some_until(std::span<std::byte> buf, deadline until, std::error_code& ec) noexcept {
   std::size_t n = 0;
-  if (detail::read_handle_until(h_.get(), static_cast<detail::handle_kind>(kind_), buf, until, n, ec)) return n;
+  if (detail::read_handle_until(h_.native_handle(), static_cast<detail::handle_kind>(kind_), buf, until, n, ec))
+    return n;
   return stream::do_read_some_until(buf, until, ec);
 }
 
 std::size_t handle_stream::do_write_some_until(std::span<const std::byte> data, deadline until,
                                                std::error_code& ec) noexcept {
   std::size_t n = 0;
-  if (detail::write_handle_until(h_.get(), static_cast<detail::handle_kind>(kind_), data, until, n, ec)) return n;
+  if (detail::write_handle_until(h_.native_handle(), static_cast<detail::handle_kind>(kind_), data, until, n, ec))
+    return n;
   return stream::do_write_some_until(data, until, ec);
 }
 

@@ -28,43 +28,57 @@ local_connection& local_connection::operator=(local_connection&& other) noexcept
   return *this;
 }
 
-std::optional<std::string> local_connection::receive_message(deadline until) {
+namespace {
+// What recv() and send() refuse before touching the connection.
+bool message_call_allowed(const handle& h, local_mode mode, std::error_code& ec) noexcept {
+  if (!h.is_open()) {
+    ec = std::make_error_code(std::errc::bad_file_descriptor);
+    return false;
+  }
+  if (mode != local_mode::messages) {
+    ec = make_error_code(errc::not_supported);
+    return false;
+  }
+  ec.clear();
+  return true;
+}
+}  // namespace
+
+bool local_connection::recv(std::string& out, deadline until) {
   std::error_code ec;
-  auto m = receive_message(until, ec);
-  detail::throw_if(ec, "receive_message");
+  const bool got = recv(out, until, ec);
+  detail::throw_if(ec, "local_connection recv");
+  return got;
+}
+
+bool local_connection::recv(std::string& out, deadline until, std::error_code& ec) noexcept {
+  std::optional<std::string> m = recv(until, ec);
+  if (!m) return false;
+  out = std::move(*m);
+  return true;
+}
+
+std::optional<std::string> local_connection::recv(deadline until) {
+  std::error_code ec;
+  auto m = recv(until, ec);
+  detail::throw_if(ec, "local_connection recv");
   return m;
 }
 
-std::optional<std::string> local_connection::receive_message(deadline until, std::error_code& ec) noexcept {
-  ec.clear();
-  if (!h_.valid()) {
-    ec = std::make_error_code(std::errc::bad_file_descriptor);
-    return std::nullopt;
-  }
-  if (mode_ != local_mode::messages) {
-    ec = make_error_code(errc::not_supported);
-    return std::nullopt;
-  }
-  return detail::local_receive_message(h_.get(), until, ec);
+std::optional<std::string> local_connection::recv(deadline until, std::error_code& ec) noexcept {
+  if (!message_call_allowed(h_, mode_, ec)) return std::nullopt;
+  return detail::local_receive_message(h_.native_handle(), until, ec);
 }
 
-void local_connection::send_message(std::span<const std::byte> data, deadline until) {
+void local_connection::send(std::span<const std::byte> message, deadline until) {
   std::error_code ec;
-  send_message(data, until, ec);
-  detail::throw_if(ec, "send_message");
+  send(message, until, ec);
+  detail::throw_if(ec, "local_connection send");
 }
 
-void local_connection::send_message(std::span<const std::byte> data, deadline until, std::error_code& ec) noexcept {
-  ec.clear();
-  if (!h_.valid()) {
-    ec = std::make_error_code(std::errc::bad_file_descriptor);
-    return;
-  }
-  if (mode_ != local_mode::messages) {
-    ec = make_error_code(errc::not_supported);
-    return;
-  }
-  detail::local_send_message(h_.get(), data, until, ec);
+void local_connection::send(std::span<const std::byte> message, deadline until, std::error_code& ec) noexcept {
+  if (!message_call_allowed(h_, mode_, ec)) return;
+  detail::local_send_message(h_.native_handle(), message, until, ec);
 }
 
 peer_credentials local_connection::peer() const {
@@ -76,27 +90,27 @@ peer_credentials local_connection::peer() const {
 
 peer_credentials local_connection::peer(std::error_code& ec) const noexcept {
   ec.clear();
-  if (!h_.valid()) {
+  if (!h_.is_open()) {
     ec = std::make_error_code(std::errc::bad_file_descriptor);
     return {};
   }
-  return detail::local_peer(h_.get(), server_end_, ec);
+  return detail::local_peer(h_.native_handle(), server_end_, ec);
 }
 
 std::size_t local_connection::do_read_some(std::span<std::byte> buf, std::error_code& ec) noexcept {
-  return detail::local_read(h_.get(), mode_, buf, ec);
+  return detail::local_read(h_.native_handle(), mode_, buf, ec);
 }
 
 std::size_t local_connection::do_write_some(std::span<const std::byte> data, std::error_code& ec) noexcept {
-  return detail::local_write(h_.get(), mode_, data, ec);
+  return detail::local_write(h_.native_handle(), mode_, data, ec);
 }
 
 bool local_connection::do_wait(events what, deadline until, std::error_code& ec) noexcept {
-  return detail::wait_handle(h_.get(), what, until, ec);
+  return detail::wait_handle(h_.native_handle(), what, until, ec);
 }
 
 stream_caps local_connection::capabilities() const noexcept {
-  if (!h_.valid()) return stream_caps::none;
+  if (!h_.is_open()) return stream_caps::none;
   if (mode_ == local_mode::messages) return stream_caps::native_handle;
   return stream_caps::native_handle | stream_caps::gather_write;
 }

@@ -31,73 +31,73 @@ stdio stdio::from(native_handle_type h) {
   return s;
 }
 
-command::command(std::string program) { argv_.push_back(std::move(program)); }
-command::command(std::initializer_list<std::string> argv) : argv_(argv) {}
-command::command(std::vector<std::string> argv) : argv_(std::move(argv)) {}
+command::command(std::string program) { settings_.argv.push_back(std::move(program)); }
+command::command(std::initializer_list<std::string> argv) { settings_.argv = argv; }
+command::command(std::vector<std::string> argv) { settings_.argv = std::move(argv); }
 
 command& command::arg(std::string a) {
-  argv_.push_back(std::move(a));
+  settings_.argv.push_back(std::move(a));
   return *this;
 }
 command& command::args(const std::vector<std::string>& more) {
-  argv_.insert(argv_.end(), more.begin(), more.end());
+  settings_.argv.insert(settings_.argv.end(), more.begin(), more.end());
   return *this;
 }
 command& command::env(std::string key, std::string value) {
-  env_edits_.emplace_back(std::move(key), std::move(value));
+  settings_.env.emplace_back(std::move(key), std::move(value));
   return *this;
 }
 command& command::env_remove(std::string key) {
-  env_edits_.emplace_back(std::move(key), std::nullopt);
+  settings_.env.emplace_back(std::move(key), std::nullopt);
   return *this;
 }
 command& command::env_clear() {
-  env_clear_ = true;
-  env_edits_.clear();
+  settings_.env_clear = true;
+  settings_.env.clear();
   return *this;
 }
 command& command::cwd(std::filesystem::path dir) {
-  cwd_ = std::move(dir);
+  settings_.cwd = std::move(dir);
   return *this;
 }
 command& command::set_stdin(stdio s) {
-  stdin_ = std::move(s);
+  settings_.in = std::move(s);
   return *this;
 }
 command& command::set_stdout(stdio s) {
-  stdout_ = std::move(s);
+  settings_.out = std::move(s);
   return *this;
 }
 command& command::set_stderr(stdio s) {
-  stderr_ = std::move(s);
+  settings_.err = std::move(s);
   return *this;
 }
 command& command::pass_handle(native_handle_type h, int child_fd) {
-  passed_.emplace_back(h, child_fd);
+  settings_.passed_handles.emplace_back(h, child_fd);
   return *this;
 }
 command& command::keep_inherited_descriptors(bool on) {
-  keep_inherited_ = on;
+  settings_.keep_inherited_descriptors = on;
   return *this;
 }
 command& command::group(process_group g) {
-  group_ = g;
+  settings_.group = g;
   return *this;
 }
 command& command::kill_on_parent_death(bool on) {
-  kill_on_parent_death_ = on;
+  settings_.kill_on_parent_death = on;
   return *this;
 }
 command& command::pty_size(terminal_size size) {
-  pty_size_ = size;
+  settings_.pty_size = size;
   return *this;
 }
 command& command::foreground(bool on) {
-  foreground_ = on;
+  settings_.foreground = on;
   return *this;
 }
 command& command::when_destroyed(on_destroy action) {
-  on_destroy_ = action;
+  settings_.when_destroyed = action;
   return *this;
 }
 
@@ -118,7 +118,7 @@ bool validate(const command& cmd, spawn_failure& why) {
                                            : "argument " + std::to_string(i) + " contains a NUL byte"};
       return false;
     }
-  for (const auto& [key, value] : cmd.env_edits()) {
+  for (const auto& [key, value] : cmd.settings().env) {
     if (key.empty()) {
       why = {spawn_stage::validate, "an environment variable name is empty"};
       return false;
@@ -134,8 +134,8 @@ bool validate(const command& cmd, spawn_failure& why) {
     }
   }
   using path_char = std::filesystem::path::value_type;
-  if (cmd.working_directory() &&
-      cmd.working_directory()->native().find(path_char{0}) != std::filesystem::path::string_type::npos) {
+  if (cmd.settings().cwd &&
+      cmd.settings().cwd->native().find(path_char{0}) != std::filesystem::path::string_type::npos) {
     why = {spawn_stage::validate, "the working directory contains a NUL byte"};
     return false;
   }
@@ -179,7 +179,7 @@ process command::spawn() const {
   std::error_code ec;
   spawn_failure why;
   process p = spawn(ec, why);
-  if (ec) throw spawn_error(ec, argv_.empty() ? std::string() : argv_.front(), std::move(why));
+  if (ec) throw spawn_error(ec, argv().empty() ? std::string() : argv().front(), std::move(why));
   return p;
 }
 
@@ -300,12 +300,12 @@ void process::destroy() noexcept {
 }
 
 detail::process_ids process::ids() const noexcept {
-  return detail::process_ids{pid_, pgid_, proc_handle_.get(), group_handle_.get()};
+  return detail::process_ids{pid_, pgid_, proc_handle_.native_handle(), group_handle_.native_handle()};
 }
 
 void process::reaped() noexcept {
   if (foreground_tty_) {
-    detail::reclaim_terminal(foreground_tty_.get());
+    detail::reclaim_terminal(foreground_tty_.native_handle());
     std::error_code ignored;
     foreground_tty_.close(ignored);
   }
@@ -561,9 +561,9 @@ run_result run(command cmd, std::string_view input, deadline until, std::chrono:
 run_result run(command cmd, std::string_view input, deadline until, std::chrono::milliseconds kill_after,
                std::error_code& ec) {
   ec.clear();
-  if (cmd.stdin_setup().type() == stdio::kind::inherit) cmd.set_stdin(stdio::pipe());
-  if (cmd.stdout_setup().type() == stdio::kind::inherit) cmd.set_stdout(stdio::pipe());
-  if (cmd.stderr_setup().type() == stdio::kind::inherit) cmd.set_stderr(stdio::pipe());
+  if (cmd.settings().in.type() == stdio::kind::inherit) cmd.set_stdin(stdio::pipe());
+  if (cmd.settings().out.type() == stdio::kind::inherit) cmd.set_stdout(stdio::pipe());
+  if (cmd.settings().err.type() == stdio::kind::inherit) cmd.set_stderr(stdio::pipe());
   run_result r;
   process p = cmd.spawn(ec, r.failure);
   if (ec) return r;

@@ -81,15 +81,15 @@ TEST_F(local, message_boundaries_kept_for_0_1_and_100k_bytes) {
   auto conn = server.accept(pipekit::after(5s));
   const std::string big = pattern(100 * 1024);
   std::thread sender([&] {
-    client.send_message("");
-    client.send_message("x");
-    client.send_message(big, pipekit::after(10s));
-    client.send_message("");
-    client.send_message("end");
+    client.send("");
+    client.send("x");
+    client.send(big, pipekit::after(10s));
+    client.send("");
+    client.send("end");
     client.close();
   });
   std::vector<std::string> got;
-  while (auto m = conn.receive_message(pipekit::after(10s))) got.push_back(*m);
+  while (auto m = conn.recv(pipekit::after(10s))) got.push_back(*m);
   sender.join();
   ASSERT_EQ(got.size(), 5u);
   EXPECT_EQ(got[0], "");
@@ -106,10 +106,10 @@ TEST_F(local, message_boundaries_with_two_clients_at_once) {
   const std::string big = pattern(100 * 1024);
   auto send_all = [&](int id) {
     auto c = pipekit::connect_local(name, pipekit::local_mode::messages, pipekit::after(10s));
-    c.send_message("");
-    c.send_message(std::to_string(id));
-    c.send_message(big, pipekit::after(10s));
-    c.send_message("end " + std::to_string(id));
+    c.send("");
+    c.send(std::to_string(id));
+    c.send(big, pipekit::after(10s));
+    c.send("end " + std::to_string(id));
   };
   std::thread a(send_all, 1);
   std::thread b(send_all, 2);
@@ -119,7 +119,7 @@ TEST_F(local, message_boundaries_with_two_clients_at_once) {
   for (auto* c : {&c1, &c2}) {
     std::vector<std::string> got;
     std::error_code ec;
-    while (auto m = c->receive_message(pipekit::after(10s), ec)) got.push_back(*m);
+    while (auto m = c->recv(pipekit::after(10s), ec)) got.push_back(*m);
     ASSERT_FALSE(ec) << ec.message();
     ASSERT_EQ(got.size(), 4u);
     EXPECT_EQ(got[0], "");
@@ -134,7 +134,7 @@ TEST_F(local, message_boundaries_with_two_clients_at_once) {
   EXPECT_EQ(ids, (std::vector<std::string>{"1", "2"}));
 }
 
-TEST_F(local, large_message_through_receive_message) {
+TEST_F(local, large_message_through_recv) {
   const std::string name = path();
   auto server = pipekit::local_server::listen(name, messages());
   auto client = pipekit::connect_local(name, pipekit::local_mode::messages, pipekit::after(5s));
@@ -144,19 +144,19 @@ TEST_F(local, large_message_through_receive_message) {
 #else
   const std::string big = pattern(150 * 1024);  // a SOCK_SEQPACKET message must fit the socket's send buffer
 #endif
-  std::thread t([&] { conn.send_message(big, pipekit::after(20s)); });
-  auto m = client.receive_message(pipekit::after(20s));
+  std::thread t([&] { conn.send(big, pipekit::after(20s)); });
+  auto m = client.recv(pipekit::after(20s));
   t.join();
   ASSERT_TRUE(m);
   EXPECT_EQ(m->size(), big.size());
   EXPECT_TRUE(*m == big);
 }
 
-TEST_F(local, receive_message_is_refused_in_byte_mode) {
+TEST_F(local, recv_is_refused_in_byte_mode) {
   auto server = pipekit::local_server::listen(path());
   auto client = pipekit::connect_local(path(), pipekit::local_mode::bytes, pipekit::after(5s));
   std::error_code ec;
-  EXPECT_FALSE(client.receive_message(pipekit::after(1s), ec));
+  EXPECT_FALSE(client.recv(pipekit::after(1s), ec));
   EXPECT_EQ(ec, pipekit::errc::not_supported);
 }
 
@@ -165,7 +165,7 @@ TEST_F(local, byte_mode_refuses_message_calls_and_mismatched_client) {
   auto server = pipekit::local_server::listen(name);
   auto client = pipekit::connect_local(name, pipekit::local_mode::bytes, pipekit::after(5s));
   std::error_code ec;
-  client.send_message("x", pipekit::after(1s), ec);
+  client.send("x", pipekit::after(1s), ec);
   EXPECT_EQ(ec, pipekit::errc::not_supported);
   (void)server.accept(pipekit::after(5s));
   // A message-mode client cannot read a byte-mode server as messages.
@@ -205,8 +205,8 @@ TEST_F(local, several_clients_at_once) {
         auto c = pipekit::connect_local(p, mode, pipekit::after(10s));
         const std::string text = "client " + std::to_string(i);
         if (mode == pipekit::local_mode::messages) {
-          c.send_message(text);
-          if (c.receive_message(pipekit::after(10s)) == text + " ok") ++ok;
+          c.send(text);
+          if (c.recv(pipekit::after(10s)) == text + " ok") ++ok;
         } else {
           c.write_all(text);
           c.close();
@@ -224,10 +224,10 @@ TEST_F(local, several_clients_at_once) {
     for (auto& c : conns) {
       std::error_code ec;
       if (mode == pipekit::local_mode::messages) {
-        auto m = c.receive_message(pipekit::after(10s), ec);
+        auto m = c.recv(pipekit::after(10s), ec);
         ASSERT_TRUE(m) << ec.message();
         seen.push_back(*m);
-        c.send_message(*m + " ok");
+        c.send(*m + " ok");
       } else {
         seen.push_back(c.read_to_end(pipekit::after(10s), ec));
         EXPECT_FALSE(ec);
@@ -262,8 +262,8 @@ TEST_F(local, accept_times_out_and_server_stays_usable) {
   EXPECT_GE(pipekit::clock::now() - start2, 90ms);
   auto client2 = pipekit::connect_local(name, pipekit::local_mode::messages, pipekit::after(5s));
   auto conn2 = message_server.accept(pipekit::after(5s));
-  client2.send_message("after the timeout");
-  EXPECT_EQ(conn2.receive_message(pipekit::after(5s)), "after the timeout");
+  client2.send("after the timeout");
+  EXPECT_EQ(conn2.recv(pipekit::after(5s)), "after the timeout");
 }
 
 TEST_F(local, connect_without_server) {
@@ -320,9 +320,9 @@ TEST_F(local, send_to_a_closed_peer_is_broken_pipe) {
   auto client = pipekit::connect_local(path(), pipekit::local_mode::messages, pipekit::after(5s));
   server.accept(pipekit::after(5s)).close();
   std::error_code ec;
-  client.send_message("x", pipekit::after(1s), ec);
+  client.send("x", pipekit::after(1s), ec);
   EXPECT_EQ(ec, std::errc::broken_pipe);
-  EXPECT_EQ(client.receive_message(pipekit::after(1s), ec), std::nullopt);
+  EXPECT_EQ(client.recv(pipekit::after(1s), ec), std::nullopt);
 }
 
 TEST_F(local, eof_and_broken_pipe_when_the_peer_closes) {
@@ -330,27 +330,27 @@ TEST_F(local, eof_and_broken_pipe_when_the_peer_closes) {
   auto server = pipekit::local_server::listen(name, messages());
   auto client = pipekit::connect_local(name, pipekit::local_mode::messages, pipekit::after(5s));
   auto conn = server.accept(pipekit::after(5s));
-  client.send_message("last");
+  client.send("last");
   client.close();
   std::error_code ec;
-  EXPECT_EQ(conn.receive_message(pipekit::after(5s), ec), "last");
-  EXPECT_EQ(conn.receive_message(pipekit::after(5s), ec), std::nullopt);
+  EXPECT_EQ(conn.recv(pipekit::after(5s), ec), "last");
+  EXPECT_EQ(conn.recv(pipekit::after(5s), ec), std::nullopt);
   EXPECT_FALSE(ec) << ec.message();
-  conn.send_message("x", pipekit::after(1s), ec);
+  conn.send("x", pipekit::after(1s), ec);
   EXPECT_EQ(ec, std::errc::broken_pipe);
 }
 
-TEST_F(local, receive_message_times_out_without_losing_anything) {
+TEST_F(local, recv_times_out_without_losing_anything) {
   pipekit::listen_options o;
   o.mode = pipekit::local_mode::messages;
   auto server = pipekit::local_server::listen(path(), o);
   auto client = pipekit::connect_local(path(), pipekit::local_mode::messages, pipekit::after(5s));
   auto conn = server.accept(pipekit::after(5s));
   std::error_code ec;
-  EXPECT_FALSE(conn.receive_message(pipekit::after(50ms), ec));
+  EXPECT_FALSE(conn.recv(pipekit::after(50ms), ec));
   EXPECT_EQ(ec, std::errc::timed_out);
-  client.send_message("later");
-  EXPECT_EQ(conn.receive_message(pipekit::after(5s)), "later");
+  client.send("later");
+  EXPECT_EQ(conn.recv(pipekit::after(5s)), "later");
 }
 
 }  // namespace

@@ -35,9 +35,9 @@ TEST_F(local, read_some_returns_one_message_and_keeps_one_that_does_not_fit) {
   auto server = pipekit::local_server::listen(path(), o);
   auto client = pipekit::connect_local(path(), pipekit::local_mode::messages, pipekit::after(5s));
   auto conn = server.accept(pipekit::after(5s));
-  client.send_message("ab");
-  client.send_message("cd");
-  client.send_message("a longer message");
+  client.send("ab");
+  client.send("cd");
+  client.send("a longer message");
   char buf[8];
   std::error_code ec;
   EXPECT_EQ(conn.read_some(std::as_writable_bytes(std::span(buf)), pipekit::after(5s), ec), 2u);
@@ -47,7 +47,7 @@ TEST_F(local, read_some_returns_one_message_and_keeps_one_that_does_not_fit) {
   // Too large for the buffer: reported, nothing lost.
   EXPECT_EQ(conn.read_some(std::as_writable_bytes(std::span(buf)), pipekit::after(5s), ec), 0u);
   EXPECT_EQ(ec, pipekit::errc::message_too_large);
-  EXPECT_EQ(conn.receive_message(pipekit::after(5s)), "a longer message");
+  EXPECT_EQ(conn.recv(pipekit::after(5s)), "a longer message");
 }
 
 TEST_F(local, stale_socket_refuses_without_deadline_and_is_replaced_by_listen) {
@@ -156,7 +156,7 @@ TEST_F(local, descriptors_a_peer_attaches_do_not_leak) {
   const int fd = 0;
   std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
   ASSERT_EQ(::sendmsg(client.native_handle(), &msg, 0), 1);
-  EXPECT_EQ(conn.receive_message(pipekit::after(5s)), "x");
+  EXPECT_EQ(conn.recv(pipekit::after(5s)), "x");
   EXPECT_EQ(count_fds(), before);
 }
 

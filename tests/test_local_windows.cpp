@@ -6,15 +6,6 @@
 // Where Wine differs from Windows (../shared/docs/testing-notes.md) the test
 // says so next to the assertion it limits.
 #include <gtest/gtest.h>
-
-#include "pipekit/local.hpp"
-
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#ifndef NOMINMAX
-#define NOMINMAX
-#endif
 #include <windows.h>
 
 #include <string>
@@ -24,6 +15,7 @@
 #include "helpers/local_fixture.hpp"
 #include "helpers/test_support.hpp"
 #include "pipekit/error.hpp"
+#include "pipekit/local.hpp"
 
 namespace {
 
@@ -37,8 +29,8 @@ TEST(windows_local, partial_read_keeps_the_rest_of_the_message) {
   auto server = pipekit::local_server::listen(name, messages());
   auto client = pipekit::connect_local(name, pipekit::local_mode::messages, pipekit::after(5s));
   auto conn = server.accept(pipekit::after(5s));
-  client.send_message("0123456789");
-  client.send_message("next");
+  client.send("0123456789");
+  client.send("next");
   char buf[4];
   std::error_code ec;
   // ERROR_MORE_DATA: the first 4 bytes, then the rest, never a byte of the next message.
@@ -48,7 +40,7 @@ TEST(windows_local, partial_read_keeps_the_rest_of_the_message) {
   EXPECT_EQ(std::string(buf, 4), "4567");
   EXPECT_EQ(conn.read_some(std::as_writable_bytes(std::span(buf)), pipekit::after(5s), ec), 2u);
   EXPECT_EQ(std::string(buf, 2), "89");
-  EXPECT_EQ(conn.receive_message(pipekit::after(5s)), "next");
+  EXPECT_EQ(conn.recv(pipekit::after(5s)), "next");
 }
 
 TEST(windows_local, busy_server_and_connect_deadline) {
@@ -96,8 +88,8 @@ TEST(windows_local, pipe_type_and_remote_rejection) {
     // Win32 query (GetNamedPipeInfo / GetNamedPipeHandleState report type,
     // end and read mode only), and Wine has no remote clients to reject.
     // What is checked here: both settings create working local servers.
-    client.send_message("x");
-    EXPECT_EQ(conn.receive_message(pipekit::after(5s)), "x");
+    client.send("x");
+    EXPECT_EQ(conn.recv(pipekit::after(5s)), "x");
   }
 }
 

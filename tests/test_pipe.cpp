@@ -253,10 +253,10 @@ TEST(pipe, reads_and_writes_retry_after_signal_interruptions) {
 TEST(handle, close_twice_is_harmless_and_moves_transfer_ownership) {
   auto [r, w] = pipekit::make_pipe();
   pipekit::handle h = r.release_handle();
-  const int fd = h.get();
+  const int fd = h.native_handle();
   pipekit::handle moved = std::move(h);
-  EXPECT_FALSE(h.valid());
-  EXPECT_EQ(moved.get(), fd);
+  EXPECT_FALSE(h.is_open());
+  EXPECT_EQ(moved.native_handle(), fd);
   moved.close();
   moved.close();
   EXPECT_EQ(::fcntl(fd, F_GETFD), -1);
@@ -265,9 +265,9 @@ TEST(handle, close_twice_is_harmless_and_moves_transfer_ownership) {
 TEST(handle, duplicate_is_independent_and_close_on_exec) {
   auto [r, w] = pipekit::make_pipe();
   pipekit::handle d = w.release_handle().duplicate();
-  EXPECT_TRUE(::fcntl(d.get(), F_GETFD) & FD_CLOEXEC);
+  EXPECT_TRUE(::fcntl(d.native_handle(), F_GETFD) & FD_CLOEXEC);
   const char c = 'z';
-  ASSERT_EQ(::write(d.get(), &c, 1), 1);
+  ASSERT_EQ(::write(d.native_handle(), &c, 1), 1);
   std::byte b[1];
   EXPECT_EQ(r.read_some(b), 1u);
 }

@@ -161,8 +161,8 @@ TEST_P(poller_backends, regular_files_and_dev_null_are_always_ready) {
   pipekit::handle null_in{::open("/dev/null", O_RDONLY | O_CLOEXEC)};
   pipekit::handle file{::open("/proc/self/exe", O_RDONLY | O_CLOEXEC)};
   auto [r, w] = pipekit::make_pipe();
-  p.add(null_in.get(), pipekit::events::readable, 1);
-  p.add(file.get(), pipekit::events::readable, 2);
+  p.add(null_in.native_handle(), pipekit::events::readable, 1);
+  p.add(file.native_handle(), pipekit::events::readable, 2);
   p.add(r.native_handle(), pipekit::events::readable, 3);
   EXPECT_EQ(p.size(), 3u);
   pipekit::poll_event ev[4];
@@ -172,8 +172,8 @@ TEST_P(poller_backends, regular_files_and_dev_null_are_always_ready) {
   EXPECT_EQ(ev[0].token + ev[1].token, 3u);
   w.write_all("x");
   EXPECT_EQ(p.wait(ev, pipekit::after(std::chrono::seconds(10))), 3u);
-  p.modify(file.get(), pipekit::events::none, 2);
-  p.remove(null_in.get());
+  p.modify(file.native_handle(), pipekit::events::none, 2);
+  p.remove(null_in.native_handle());
   EXPECT_EQ(p.wait(ev, pipekit::after(std::chrono::seconds(10))), 1u);
   EXPECT_EQ(ev[0].token, 3u);
   EXPECT_EQ(p.size(), 2u);
@@ -315,7 +315,7 @@ TEST(poller, automatic_backend_is_epoll_on_linux) {
 TEST(poller, a_process_handle_is_readable_once_the_process_exits) {
   pipekit::process child = pipekit_test::child({"sleep", "200"}).spawn();
   pipekit::poller p;
-  p.add(child.exit_handle(), events::readable, 3);
+  p.add(child.native_handle(), events::readable, 3);
   pipekit::poll_event ev[2];
   EXPECT_EQ(p.wait(ev, pipekit::after(20ms)), 0u);
   ASSERT_EQ(p.wait(ev, pipekit::after(10s)), 1u);
@@ -325,7 +325,7 @@ TEST(poller, a_process_handle_is_readable_once_the_process_exits) {
   EXPECT_EQ(status->code(), 0);
   // Level-triggered: a signalled object stays ready.
   EXPECT_EQ(p.wait(ev, pipekit::after(5s)), 1u);
-  p.remove(child.exit_handle());
+  p.remove(child.native_handle());
 }
 
 TEST(poller, message_mode_connections_keep_empty_messages) {
@@ -346,13 +346,13 @@ TEST(poller, message_mode_connections_keep_empty_messages) {
   p.add(conn.native_handle(), events::readable, 1);
   pipekit::poll_event ev[2];
   EXPECT_EQ(p.wait(ev, pipekit::after(30ms)), 0u);
-  client.send_message("one");
-  client.send_message("");
-  client.send_message("three");
+  client.send("one");
+  client.send("");
+  client.send("three");
   ASSERT_EQ(p.wait(ev, pipekit::after(5s)), 1u);
-  EXPECT_EQ(conn.receive_message(pipekit::after(5s)), "one");
-  EXPECT_EQ(conn.receive_message(pipekit::after(5s)), "");
-  EXPECT_EQ(conn.receive_message(pipekit::after(5s)), "three");
+  EXPECT_EQ(conn.recv(pipekit::after(5s)), "one");
+  EXPECT_EQ(conn.recv(pipekit::after(5s)), "");
+  EXPECT_EQ(conn.recv(pipekit::after(5s)), "three");
 }
 
 // ---- deadlines on pipe streams ----------------------------------------------

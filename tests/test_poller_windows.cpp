@@ -3,15 +3,6 @@
 // write readiness that pipes lack. The cases both systems share are in
 // test_poller.cpp. <windows.h> is used only to make those handles.
 #include <gtest/gtest.h>
-
-#include "pipekit/poller.hpp"
-
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#ifndef NOMINMAX
-#define NOMINMAX
-#endif
 #include <windows.h>
 
 #include <algorithm>
@@ -21,6 +12,7 @@
 
 #include "pipekit/error.hpp"
 #include "pipekit/pipe.hpp"
+#include "pipekit/poller.hpp"
 
 namespace {
 
@@ -86,13 +78,13 @@ TEST(windows_poller, a_synchronous_pipe_from_create_pipe_is_watched_too) {
 TEST(windows_poller, an_event_object_is_readable_when_set) {
   pipekit::handle event{::CreateEventW(nullptr, TRUE, FALSE, nullptr)};
   pipekit::poller p;
-  p.add(event.get(), events::readable, 11);
+  p.add(event.native_handle(), events::readable, 11);
   pipekit::poll_event ev[2];
   EXPECT_EQ(p.wait(ev, pipekit::after(20ms)), 0u);
-  ::SetEvent(event.get());
+  ::SetEvent(event.native_handle());
   ASSERT_EQ(p.wait(ev, pipekit::after(5s)), 1u);
   EXPECT_EQ(ev[0].token, 11u);
-  ::ResetEvent(event.get());
+  ::ResetEvent(event.native_handle());
   EXPECT_EQ(p.wait(ev, pipekit::after(50ms)), 0u);
 }
 

@@ -655,12 +655,12 @@ TEST(process, wait_until_times_out_then_try_wait_and_terminate) {
   EXPECT_EQ(ec, pipekit::errc::process_not_running);
 }
 
-TEST(process, exit_handle_turns_readable_when_the_child_exits) {
+TEST(process, native_handle_turns_readable_when_the_child_exits) {
   auto cmd = child({"sleep", "100"});
   auto p = cmd.spawn();
-  ASSERT_NE(p.exit_handle(), pipekit::invalid_native_handle);
+  ASSERT_NE(p.native_handle(), pipekit::invalid_native_handle);
   pipekit::poller poll;
-  poll.add(p.exit_handle(), pipekit::events::readable, 9);
+  poll.add(p.native_handle(), pipekit::events::readable, 9);
   pipekit::poll_event ev[1];
   ASSERT_EQ(poll.wait(ev, pipekit::after(10s)), 1u);
   EXPECT_EQ(ev[0].token, 9u);

@@ -341,9 +341,9 @@ TEST(process, keep_inherited_descriptors_passes_descriptors_that_are_not_close_o
   pipekit::handle read_end{fds[0]};
   {
     pipekit::handle write_end{fds[1]};
-    ASSERT_EQ(::write(write_end.get(), "through", 7), 7);
+    ASSERT_EQ(::write(write_end.native_handle(), "through", 7), 7);
   }
-  const std::string fd = std::to_string(read_end.get());
+  const std::string fd = std::to_string(read_end.native_handle());
   // By default the child gets only its standard streams.
   const auto closed = pipekit::run(child({"read-fd", fd}));
   EXPECT_EQ(closed.status.code(), 3) << closed.status.to_string();

@@ -7,16 +7,6 @@
 // Where Wine differs from Windows (../shared/docs/testing-notes.md) the test
 // says so next to the assertion it limits.
 #include <gtest/gtest.h>
-
-#include "helpers/test_support.hpp"
-#include "pipekit/process.hpp"
-
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#ifndef NOMINMAX
-#define NOMINMAX
-#endif
 #include <windows.h>
 
 #include <algorithm>
@@ -31,8 +21,10 @@
 #include <thread>
 #include <vector>
 
+#include "helpers/test_support.hpp"
 #include "pipekit/error.hpp"
 #include "pipekit/pipe.hpp"
+#include "pipekit/process.hpp"
 
 namespace {
 
@@ -170,10 +162,10 @@ TEST(windows_process, crashes_are_system_error_statuses_but_not_ctrl_c_or_negati
   EXPECT_FALSE(p.terminate(2s).crashed());
 }
 
-TEST(windows_process, exit_handle_is_signalled_when_the_child_exits) {
+TEST(windows_process, native_handle_is_signalled_when_the_child_exits) {
   auto p = child({"sleep", "100"}).spawn();
-  ASSERT_NE(p.exit_handle(), pipekit::invalid_native_handle);
-  EXPECT_EQ(::WaitForSingleObject(p.exit_handle(), 10000), WAIT_OBJECT_0);
+  ASSERT_NE(p.native_handle(), pipekit::invalid_native_handle);
+  EXPECT_EQ(::WaitForSingleObject(p.native_handle(), 10000), WAIT_OBJECT_0);
   EXPECT_TRUE(p.try_wait().has_value());
 }
 

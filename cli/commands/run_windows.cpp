@@ -75,7 +75,7 @@ class pty_relay {
       : done_(std::make_shared<handle>(::CreateEventW(nullptr, TRUE, FALSE, nullptr))) {
     auto out = own_stream(terminal);
     if (!out) {
-      ::SetEvent(done_->get());
+      ::SetEvent(done_->native_handle());
       return;
     }
     std::thread([out, done = done_] {
@@ -90,7 +90,7 @@ class pty_relay {
         // A stdout that went away stops the copy, not the draining.
         copying = copying && write_all(::GetStdHandle(STD_OUTPUT_HANDLE), reinterpret_cast<const char*>(buf.data()), n);
       }
-      ::SetEvent(done->get());
+      ::SetEvent(done->native_handle());
     }).detach();
     if (!relay_stdin) return;
     auto in = own_stream(terminal);
@@ -136,7 +136,7 @@ class pty_relay {
   // After the command exited (or was ended): the rest of its output, which
   // ends once its console is closed. Bounded all the same: we must not hang
   // on a console that stays open for a reason of its own.
-  void drain() const { ::WaitForSingleObject(done_->get(), 5000); }
+  void drain() const { ::WaitForSingleObject(done_->native_handle(), 5000); }
 
  private:
   std::shared_ptr<handle> done_;  // set when the output copy is finished
@@ -175,7 +175,7 @@ int run_command(const run_options& o) {
   if (o.pty) relay.emplace(p.terminal(), o.stdin_file.empty());
 
   const deadline until = deadline_after(o.timeout);
-  const HANDLE waits[2] = {p.exit_handle(), interrupted.native_handle()};
+  const HANDLE waits[2] = {p.native_handle(), interrupted.native_handle()};
   for (;;) {
     const auto left = until == no_deadline
                           ? INFINITE

@@ -342,12 +342,12 @@ bool local_server_messages() {
   local_connection sa = server.accept(after(std::chrono::seconds(5)));
   local_connection sb = server.accept(after(std::chrono::seconds(5)));
   const std::string big(100 * 1024, 'x');
-  a.send_message("from a");
-  b.send_message(big);
-  a.send_message("");
-  const auto m1 = sa.receive_message(after(std::chrono::seconds(5)));
-  const auto m2 = sb.receive_message(after(std::chrono::seconds(5)));
-  const auto m3 = sa.receive_message(after(std::chrono::seconds(5)));
+  a.send("from a");
+  b.send(big);
+  a.send("");
+  const auto m1 = sa.recv(after(std::chrono::seconds(5)));
+  const auto m2 = sb.recv(after(std::chrono::seconds(5)));
+  const auto m3 = sa.recv(after(std::chrono::seconds(5)));
   if (!m1 || *m1 != "from a" || !m2 || *m2 != big || !m3 || !m3->empty())
     return fail("messages did not arrive whole and in order");
   const peer_credentials who = sa.peer();

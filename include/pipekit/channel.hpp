@@ -1,6 +1,9 @@
 // channel: whole messages over any byte stream — an anonymous pipe pair, a
-// FIFO pair, a socketpair, a child's stdin/stdout — wire-compatible with
-// Python's multiprocessing.connection (Connection.send_bytes / recv_bytes).
+// FIFO pair, a socketpair, a local connection, a child's stdin/stdout —
+// wire-compatible with Python's multiprocessing.connection (send_bytes /
+// recv_bytes). docs/channels.md explains the wire format, the allocation
+// bounds, why two-way traffic cannot deadlock, the use in an event loop and
+// how to hand an end to a child.
 //
 //   auto [a, b] = pipekit::channel_pair();          // like multiprocessing.Pipe()
 //   a.send("hello");
@@ -9,89 +12,26 @@
 //   a.close_send();
 //   got = b.recv(msg);                               // false: clean end of stream
 //
-// Wire format (the one multiprocessing uses): a 4-byte big-endian signed
-// length, then the payload. A payload of more than 0x7fffffff bytes is
-// announced by a length of -1 followed by an 8-byte big-endian unsigned
-// length. A Python program that wraps its end in
-// multiprocessing.connection.Connection(fd) talks to a pipekit channel with
-// no adapter; only send_bytes/recv_bytes are compatible (Python's send() and
-// recv() pickle objects: their payload reaches pipekit as opaque bytes).
-//
-// Errors (two forms for every blocking call: throwing std::system_error, or
-// std::error_code& and noexcept):
-// - recv() returns false, with no error, at end of stream exactly between
-//   two messages (the peer closed or called close_send()).
-// - A header or payload cut off by end of stream: errc::protocol_error.
-// - A peer announcing more than max_message_size: errc::message_too_large;
-//   a negative length other than -1: errc::protocol_error. Nothing of the
-//   announced size is allocated, and the channel is closed: every later call
-//   reports the same error (see "Fatal errors" below).
-// - A deadline that passes: errc::timed_out (== std::errc::timed_out). A
-//   recv() that times out loses nothing: what arrived of a message is kept
-//   and the next recv() continues it. A send() that times out before the
-//   first byte of its frame went out leaves the channel intact; if it timed
-//   out part-way through the frame, the rest can never be sent in order, so
-//   the send direction is broken: that send reports timed_out and later
-//   sends errc::protocol_error.
-// - A peer that closed its receiving end: std::errc::broken_pipe. pipekit
-//   never lets SIGPIPE kill the process and never changes its disposition.
-// - A closed or moved-from channel: std::errc::bad_file_descriptor; sending
-//   on a receive-only end (or receiving on a send-only one):
-//   errc::not_supported. Out of memory: std::errc::not_enough_memory.
-//
-// Allocation bounds: recv() gives `out` the capacity of an announced message
-// at once (one allocation, never copied) but makes resident only what
-// arrived plus at most 1 MiB; a peer that announces max_message_size and
-// sends little costs about 4 MiB of memory. Bytes read ahead are held in
-// the receive buffer, at most max_buffered_incoming of them.
-//
-// Two-way traffic cannot deadlock: a send() blocked on a full OS buffer
-// takes the peer's data into the receive buffer meanwhile (up to
-// max_buffered_incoming), so two peers that both send before reading both
-// finish. This needs a writer the channel can write itself
-// (stream_caps::gather_write) and a reader with a native handle.
-//
-// In an event loop: register *event_source() with a poller; it reports
-// messages a blocked send() already took in, which the read handle cannot.
-// post() sends without waiting; flush() when writable.
-//
-// docs/channels.md explains each of these in full.
-//
-// Handing one end to a child (the parent–child pattern):
-//
-//   auto [mine, theirs] = pipekit::channel_pair();
-//   pipekit::command cmd{"worker"};
-//   pipekit::pass_channel(cmd, theirs);              // descriptor 3 + PIPEKIT_CHANNEL_FD=3
-//   pipekit::process p = cmd.spawn();
-//   theirs.close();                                  // the child holds its copy
-//   mine.send("job 1");
-//
-//   // in the worker (pipekit):
-//   pipekit::channel ch = pipekit::channel::from_environment();
-//   // or in a Python worker:
-//   //   conn = multiprocessing.connection.Connection(int(os.environ["PIPEKIT_CHANNEL_FD"]))
-//
-// Hand an end over before using it: its first send() switches a pipe's write
-// end to non-blocking mode, which the child would share (sockets are never
-// switched). A read end is never switched; a duplex stream that is not a
-// socket (a tty) is switched when the channel is made.
-//
-// A channel to a child over its standard streams: its stdout is the reader,
-// its stdin the writer:
-//   pipekit::channel ch(std::move(p.out()), std::move(p.in()));
+// Every blocking call has two forms: one throws std::system_error, the other
+// takes std::error_code& and is noexcept. The codes any call may report:
+// - errc::timed_out (== std::errc::timed_out): the deadline passed;
+// - std::errc::broken_pipe: the peer closed its receiving end (pipekit never
+//   lets SIGPIPE kill the process and never changes its disposition);
+// - std::errc::bad_file_descriptor: a closed or moved-from channel;
+// - errc::not_supported: sending on a receive-only end, or the reverse;
+// - errc::protocol_error, errc::message_too_large: what the peer sent is not
+//   a valid stream of frames (see recv()); the channel is then closed and
+//   every later call reports the same error;
+// - std::errc::not_enough_memory.
 //
 // Thread-safety: sends are serialised by the channel and so are receives, so
-// any number of threads may call send()/send_batch() and recv() at once;
-// each message goes out whole (frames never interleave) and each recv()
-// returns one whole message. A sender and a receiver proceed concurrently.
-// close_send() waits for a send in progress. close(), the move operations and
-// the destructor must not run concurrently with any other call. With several
-// receiving threads, a recv() deadline does not cover the wait for another
-// thread's recv() to finish (likewise for sends).
-//
-// Fatal errors: after message_too_large or protocol_error from the incoming
-// side the channel is closed (its handles released when no send() is in
-// progress, else when that send returns; see docs/channels.md).
+// any number of threads may call send()/send_batch()/post() and recv() at
+// once; each message goes out whole (frames never interleave) and each
+// recv() returns one whole message; a sender and a receiver proceed
+// concurrently. close_send() waits for a send in progress. close(), the move
+// operations and the destructor must not run concurrently with any other
+// call. With several receiving threads, a recv() deadline does not cover the
+// wait for another thread's recv() to finish (likewise for sends).
 #pragma once
 
 #include <cstddef>
@@ -172,7 +112,12 @@ class PIPEKIT_EXPORT channel {
                                                 std::error_code& ec) noexcept;
 
   // Sends one message: header and payload in one system call when the
-  // writer is an OS handle. Returns once the whole frame is in the OS buffer.
+  // writer is an OS handle. Returns once the whole frame is in the OS buffer;
+  // while it waits for room it takes in the peer's data (no deadlock when
+  // both ends send first). timed_out before the first byte of the frame went
+  // out leaves the channel intact; timed_out part-way through the frame
+  // breaks the send direction (the rest can never be sent in order): later
+  // sends report errc::protocol_error.
   void send(std::span<const std::byte> message);
   void send(std::string_view message);
   void send(std::span<const std::byte> message, deadline until);
@@ -208,13 +153,21 @@ class PIPEKIT_EXPORT channel {
   [[nodiscard]] std::size_t pending_outgoing() const noexcept;
 
   // Receives one message into `out` (its previous content is replaced).
-  // Returns false at a clean end of stream between messages, and on error
-  // (then ec is set and `out` holds nothing useful).
+  // Returns false at a clean end of stream between messages (no error), and
+  // on error (then ec is set and `out` holds nothing useful):
+  // errc::protocol_error for a frame cut off by the end of stream or a
+  // negative length other than -1; errc::message_too_large for a peer
+  // announcing more than max_message_size (nothing of that size is
+  // allocated); timed_out loses nothing: what arrived of a message is kept
+  // and the next recv() continues it.
   [[nodiscard]] bool recv(std::string& out);
   [[nodiscard]] bool recv(std::string& out, deadline until);
   [[nodiscard]] bool recv(std::string& out, deadline until, std::error_code& ec) noexcept;
-  // nullopt at a clean end of stream; throws on error.
+  // The same returning the message: nullopt at a clean end of stream, and
+  // nullopt with `ec` set on error; the forms without `ec` throw.
   [[nodiscard]] std::optional<std::string> recv();
+  [[nodiscard]] std::optional<std::string> recv(deadline until);
+  [[nodiscard]] std::optional<std::string> recv(deadline until, std::error_code& ec) noexcept;
 
   // Half-close: the peer's recv() returns false once it has read what was
   // sent; this end can still receive. A socket is shut down for writing;

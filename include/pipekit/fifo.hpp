@@ -104,7 +104,7 @@ class PIPEKIT_EXPORT fifo_reader final : public stream {
                                         std::error_code& ec) noexcept;
 
   [[nodiscard]] bool is_open() const noexcept { return read_end_.is_open(); }
-  [[nodiscard]] bool keeps_alive() const noexcept { return keep_alive_.valid(); }
+  [[nodiscard]] bool keeps_alive() const noexcept { return keep_alive_.is_open(); }
   [[nodiscard]] native_handle_type native_handle() const noexcept override { return read_end_.native_handle(); }
   // native_handle and nonblocking (of the read end), while open.
   [[nodiscard]] stream_caps capabilities() const noexcept override {

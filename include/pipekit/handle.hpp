@@ -23,9 +23,9 @@ class PIPEKIT_EXPORT handle {
   handle& operator=(const handle&) = delete;
   ~handle();
 
-  [[nodiscard]] native_handle_type get() const noexcept { return h_; }
-  [[nodiscard]] bool valid() const noexcept { return h_ != invalid_native_handle; }
-  explicit operator bool() const noexcept { return valid(); }
+  [[nodiscard]] native_handle_type native_handle() const noexcept { return h_; }
+  [[nodiscard]] bool is_open() const noexcept { return h_ != invalid_native_handle; }
+  explicit operator bool() const noexcept { return is_open(); }
 
   // Gives up ownership without closing.
   [[nodiscard]] native_handle_type release() noexcept {

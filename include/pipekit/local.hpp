@@ -10,10 +10,10 @@
 //   auto server = pipekit::local_server::listen("/tmp/app.sock", {.mode = pipekit::local_mode::messages});
 //   // another thread or process:
 //   auto c = pipekit::connect_local("/tmp/app.sock", pipekit::local_mode::messages, pipekit::after(5s));
-//   c.send_message("hello");
+//   c.send("hello");
 //   // server side:
 //   pipekit::local_connection s = server.accept(pipekit::after(5s));
-//   std::optional<std::string> msg = s.receive_message();   // "hello"; nullopt at end of stream
+//   std::optional<std::string> msg = s.recv();   // "hello"; nullopt at end of stream
 //   pipekit::peer_credentials who = s.peer();                // pid (and uid on POSIX) of the client
 //
 // Errors (every blocking call has a throwing form and a std::error_code&
@@ -32,7 +32,7 @@
 // - A message mode read into a buffer smaller than the message: on Windows
 //   read_some() returns the first part and the rest stays readable; on POSIX
 //   (SOCK_SEQPACKET would cut the message) read_some() reports
-//   errc::message_too_large and leaves the message queued. receive_message()
+//   errc::message_too_large and leaves the message queued. recv()
 //   always returns the whole message on both.
 //
 // Thread-safety: as stream (one reader and one writer thread per
@@ -87,9 +87,9 @@ struct peer_credentials {
 // handle. In local_mode::messages, read_some() returns at most one message,
 // and write_some() sends its whole argument as one message (never split:
 // with a deadline, a large message may still block after the connection
-// became writable; send_message() with a deadline does not).
+// became writable; send() with a deadline does not).
 // A zero-length message reads as 0 through read_some(), like the end of
-// stream: use receive_message() to tell them apart.
+// stream: use recv() to tell them apart.
 class PIPEKIT_EXPORT local_connection final : public stream {
  public:
   local_connection() noexcept = default;
@@ -97,30 +97,33 @@ class PIPEKIT_EXPORT local_connection final : public stream {
   local_connection& operator=(local_connection&& other) noexcept;
   ~local_connection() override = default;
 
-  [[nodiscard]] bool is_open() const noexcept { return h_.valid(); }
+  [[nodiscard]] bool is_open() const noexcept { return h_.is_open(); }
   [[nodiscard]] local_mode mode() const noexcept { return mode_; }
-  [[nodiscard]] native_handle_type native_handle() const noexcept override { return h_.get(); }
+  [[nodiscard]] native_handle_type native_handle() const noexcept override { return h_.native_handle(); }
   [[nodiscard]] handle release_handle() noexcept { return std::move(h_); }
   // native_handle, and gather_write in local_mode::bytes (a message-mode
   // write is one message: gathering would change where messages end).
   [[nodiscard]] stream_caps capabilities() const noexcept override;
 
-  // Message mode only (errc::not_supported in byte mode). The next whole
-  // message, however large; std::nullopt with no error at end of stream, and
-  // std::nullopt with `ec` set on error (timed_out loses nothing).
-  [[nodiscard]] std::optional<std::string> receive_message(deadline until = no_deadline);
-  [[nodiscard]] std::optional<std::string> receive_message(deadline until, std::error_code& ec) noexcept;
+  // Message mode only (errc::not_supported in byte mode); the same calls
+  // as channel's. recv() receives the next whole message, however large,
+  // into `out` (true), or reports a clean end of stream (false, no error) or
+  // an error (false, `ec` set; timed_out loses nothing). The optional forms
+  // return the message: nullopt at the end, or with `ec` set on error. The
+  // forms without `ec` throw std::system_error.
+  [[nodiscard]] bool recv(std::string& out, deadline until = no_deadline);
+  [[nodiscard]] bool recv(std::string& out, deadline until, std::error_code& ec) noexcept;
+  [[nodiscard]] std::optional<std::string> recv(deadline until = no_deadline);
+  [[nodiscard]] std::optional<std::string> recv(deadline until, std::error_code& ec) noexcept;
 
-  // Message mode only: sends `data` as one message (0 bytes allowed), or
+  // Message mode only: sends `message` as one message (0 bytes allowed), or
   // nothing of it. std::errc::broken_pipe if the peer is gone;
   // std::errc::message_size if the system cannot carry one that large.
-  void send_message(std::span<const std::byte> data, deadline until = no_deadline);
-  void send_message(std::span<const std::byte> data, deadline until, std::error_code& ec) noexcept;
-  void send_message(std::string_view text, deadline until = no_deadline) {
-    send_message(std::as_bytes(std::span(text)), until);
-  }
-  void send_message(std::string_view text, deadline until, std::error_code& ec) noexcept {
-    send_message(std::as_bytes(std::span(text)), until, ec);
+  void send(std::span<const std::byte> message, deadline until = no_deadline);
+  void send(std::span<const std::byte> message, deadline until, std::error_code& ec) noexcept;
+  void send(std::string_view message, deadline until = no_deadline) { send(std::as_bytes(std::span(message)), until); }
+  void send(std::string_view message, deadline until, std::error_code& ec) noexcept {
+    send(std::as_bytes(std::span(message)), until, ec);
   }
 
   // The peer's process id and user id where the system gives them.

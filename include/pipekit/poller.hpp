@@ -12,7 +12,7 @@
 // no write readiness: registered for writable it is always reported
 // writable (write_some() with a deadline never blocks past it); pipes opened
 // for synchronous I/O and message-mode pipes are checked with PeekNamedPipe
-// every few milliseconds; process handles (process::exit_handle()) and
+// every few milliseconds; process handles (process::native_handle()) and
 // other waitable objects are readable once signalled.
 //
 // End of stream and errors: hangup (the peer closed) and error (an error is

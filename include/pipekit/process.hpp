@@ -129,6 +129,29 @@ struct spawn_failure {
   std::string detail;  // e.g. the path that could not be opened, the invalid argument
 };
 
+// Everything a command says about the process to start, as plain data: what
+// the builder calls of `command` set, and what launchers and the topologies
+// read (command::settings()). Each field has the name of its setter.
+struct command_settings {
+  std::vector<std::string> argv;
+  // Start from an empty environment instead of the parent's (env_clear()).
+  bool env_clear = false;
+  // In order: a value sets the variable, nullopt removes it (env_remove()).
+  std::vector<std::pair<std::string, std::optional<std::string>>> env;
+  std::optional<std::filesystem::path> cwd;
+  stdio in = stdio::inherit();   // set_stdin()
+  stdio out = stdio::inherit();  // set_stdout()
+  stdio err = stdio::inherit();  // set_stderr()
+  // (handle in this process, descriptor number in the child)
+  std::vector<std::pair<native_handle_type, int>> passed_handles;
+  bool keep_inherited_descriptors = false;
+  process_group group = process_group::new_group;
+  bool kill_on_parent_death = false;
+  terminal_size pty_size{};
+  bool foreground = false;
+  on_destroy when_destroyed = on_destroy::kill;
+};
+
 class PIPEKIT_EXPORT command {
  public:
   explicit command(std::string program);
@@ -186,41 +209,12 @@ class PIPEKIT_EXPORT command {
   [[nodiscard]] process spawn(std::error_code& ec) const;
   [[nodiscard]] process spawn(std::error_code& ec, spawn_failure& why) const;
 
-  // Read access for launchers and tests.
-  [[nodiscard]] const std::vector<std::string>& argv() const noexcept { return argv_; }
-  [[nodiscard]] bool env_cleared() const noexcept { return env_clear_; }
-  [[nodiscard]] const std::vector<std::pair<std::string, std::optional<std::string>>>& env_edits() const noexcept {
-    return env_edits_;
-  }
-  [[nodiscard]] const std::optional<std::filesystem::path>& working_directory() const noexcept { return cwd_; }
-  [[nodiscard]] const stdio& stdin_setup() const noexcept { return stdin_; }
-  [[nodiscard]] const stdio& stdout_setup() const noexcept { return stdout_; }
-  [[nodiscard]] const stdio& stderr_setup() const noexcept { return stderr_; }
-  [[nodiscard]] const std::vector<std::pair<native_handle_type, int>>& passed_handles() const noexcept {
-    return passed_;
-  }
-  [[nodiscard]] bool keeps_inherited_descriptors() const noexcept { return keep_inherited_; }
-  [[nodiscard]] process_group group_setting() const noexcept { return group_; }
-  [[nodiscard]] bool kills_on_parent_death() const noexcept { return kill_on_parent_death_; }
-  [[nodiscard]] terminal_size pty_dimensions() const noexcept { return pty_size_; }
-  [[nodiscard]] bool takes_foreground() const noexcept { return foreground_; }
-  [[nodiscard]] on_destroy destroy_action() const noexcept { return on_destroy_; }
+  // What the calls above set, read by launchers, the topologies and tests.
+  [[nodiscard]] const command_settings& settings() const noexcept { return settings_; }
+  [[nodiscard]] const std::vector<std::string>& argv() const noexcept { return settings_.argv; }
 
  private:
-  std::vector<std::string> argv_;
-  bool env_clear_ = false;
-  std::vector<std::pair<std::string, std::optional<std::string>>> env_edits_;
-  std::optional<std::filesystem::path> cwd_;
-  stdio stdin_ = stdio::inherit();
-  stdio stdout_ = stdio::inherit();
-  stdio stderr_ = stdio::inherit();
-  std::vector<std::pair<native_handle_type, int>> passed_;
-  process_group group_ = process_group::new_group;
-  bool keep_inherited_ = false;
-  bool kill_on_parent_death_ = false;
-  bool foreground_ = false;
-  terminal_size pty_size_{};
-  on_destroy on_destroy_ = on_destroy::kill;
+  command_settings settings_;
 };
 
 // How a process ended. Keeps the signal and core-dump information that a
@@ -365,7 +359,7 @@ class PIPEKIT_EXPORT process {
   // A handle that turns readable when the process exits (a pidfd on Linux),
   // for waiting on exit and I/O with one poller; invalid_native_handle where
   // the system has none. The process still has to be reaped with a wait.
-  [[nodiscard]] native_handle_type exit_handle() const noexcept { return proc_handle_.get(); }
+  [[nodiscard]] native_handle_type native_handle() const noexcept { return proc_handle_.native_handle(); }
 
   exit_status wait();
   exit_status wait(std::error_code& ec) noexcept;

@@ -154,8 +154,8 @@ class PIPEKIT_EXPORT handle_stream final : public stream {
   handle_stream& operator=(handle_stream&& other) noexcept;
   ~handle_stream() override;
 
-  [[nodiscard]] bool is_open() const noexcept { return h_.valid(); }
-  [[nodiscard]] native_handle_type native_handle() const noexcept override { return h_.get(); }
+  [[nodiscard]] bool is_open() const noexcept { return h_.is_open(); }
+  [[nodiscard]] native_handle_type native_handle() const noexcept override { return h_.native_handle(); }
   [[nodiscard]] handle release_handle() noexcept;
   // native_handle, gather_write and (POSIX: O_NONBLOCK; Windows: the
   // deadline forms) nonblocking, while open.

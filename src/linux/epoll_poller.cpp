@@ -61,7 +61,7 @@ class epoll_poller final : public poller_impl {
       // closed (epoll forgets closed files) and the number now names another.
       // Refused rather than silently re-targeted: the caller's token still
       // means the old file.
-      ::epoll_ctl(ep_.get(), EPOLL_CTL_DEL, h, nullptr);
+      ::epoll_ctl(ep_.native_handle(), EPOLL_CTL_DEL, h, nullptr);
       ec = make_error_code(errc::stale_registration);
       return;
     }
@@ -101,8 +101,8 @@ class epoll_poller final : public poller_impl {
     }
     // ENOENT/EBADF: the registered file was closed first, which took it out
     // of the epoll set already; forgetting it is all that is left to do.
-    if (r->state == kind::watched && ::epoll_ctl(ep_.get(), EPOLL_CTL_DEL, h, nullptr) != 0 && errno != ENOENT &&
-        errno != EBADF) {
+    if (r->state == kind::watched && ::epoll_ctl(ep_.native_handle(), EPOLL_CTL_DEL, h, nullptr) != 0 &&
+        errno != ENOENT && errno != EBADF) {
       ec = system_error_code(errno);
       return;
     }
@@ -143,7 +143,7 @@ class epoll_poller final : public poller_impl {
           errno = err;
           return -1;
         }
-        return ::epoll_wait(ep_.get(), evs, static_cast<int>(room), ready_now != 0 ? 0 : timeout_ms(until));
+        return ::epoll_wait(ep_.native_handle(), evs, static_cast<int>(room), ready_now != 0 ? 0 : timeout_ms(until));
       });
       if (n < 0) {
         ec = system_error_code(errno);
@@ -154,7 +154,7 @@ class epoll_poller final : public poller_impl {
       for (int i = 0; i < n; ++i) {
         if (evs[i].data.u64 == wake_token) {
           std::uint64_t v;
-          [[maybe_unused]] const ssize_t r = ::read(wake_fd_.get(), &v, sizeof v);
+          [[maybe_unused]] const ssize_t r = ::read(wake_fd_.native_handle(), &v, sizeof v);
           continue;
         }
         const registration& r = regs_[evs[i].data.u64];
@@ -166,7 +166,7 @@ class epoll_poller final : public poller_impl {
 
   void wake() noexcept override {
     const std::uint64_t one = 1;
-    [[maybe_unused]] const ssize_t r = ::write(wake_fd_.get(), &one, sizeof one);
+    [[maybe_unused]] const ssize_t r = ::write(wake_fd_.native_handle(), &one, sizeof one);
   }
 
   poller_backend backend() const noexcept override { return poller_backend::epoll; }
@@ -176,7 +176,8 @@ class epoll_poller final : public poller_impl {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = wake_token;
-    if (::epoll_ctl(ep_.get(), EPOLL_CTL_ADD, wake_fd_.get(), &ev) != 0) ec = system_error_code(errno);
+    if (::epoll_ctl(ep_.native_handle(), EPOLL_CTL_ADD, wake_fd_.native_handle(), &ev) != 0)
+      ec = system_error_code(errno);
   }
 
  private:
@@ -199,7 +200,7 @@ class epoll_poller final : public poller_impl {
     epoll_event ev{};
     ev.events = to_epoll(interest);
     ev.data.u64 = static_cast<std::uint64_t>(h);
-    if (::epoll_ctl(ep_.get(), op, h, &ev) != 0) ec = system_error_code(errno);
+    if (::epoll_ctl(ep_.native_handle(), op, h, &ev) != 0) ec = system_error_code(errno);
   }
 
   handle ep_;

@@ -109,7 +109,7 @@ void process_tree::freeze_descendants_of(int root, bool stop_root) noexcept try 
       char state = 0;
       int ppid = 0;
       if (!read_stat(kid, state, ppid) || ppid != parent) continue;
-      pidfd_signal(fd.get(), SIGSTOP);
+      pidfd_signal(fd.native_handle(), SIGSTOP);
       settle(kid);
       members_.push_back({kid, std::move(fd)});
       frontier.push_back(kid);
@@ -120,13 +120,13 @@ void process_tree::freeze_descendants_of(int root, bool stop_root) noexcept try 
 }
 
 void process_tree::signal(int sig) noexcept {
-  for (const member& m : members_) pidfd_signal(m.fd.get(), sig);
+  for (const member& m : members_) pidfd_signal(m.fd.native_handle(), sig);
 }
 
 bool process_tree::supported() noexcept {
   static const bool have = [] {
     handle fd{pidfd_open(::getpid())};
-    return fd.valid();
+    return fd.is_open();
   }();
   return have;
 }

@@ -73,7 +73,7 @@ handle open_checked(const std::filesystem::path& path, int access, const fifo_op
 }
 
 handle_stream make_blocking(handle h, std::error_code& ec) noexcept {
-  detail::set_handle_nonblocking(h.get(), false, ec);
+  detail::set_handle_nonblocking(h.native_handle(), false, ec);
   if (ec) return {};
   return handle_stream{std::move(h)};
 }
@@ -116,7 +116,7 @@ void create_fifo(const std::filesystem::path& path, unsigned mode, std::error_co
   if (::fchmodat(AT_FDCWD, path.c_str(), static_cast<mode_t>(mode), AT_SYMLINK_NOFOLLOW) == 0) return;
   if (errno == ENOTSUP || errno == EOPNOTSUPP) {
     handle h = open_checked(path, O_RDONLY, {}, ec);
-    if (!ec && h.valid() && ::fchmod(h.get(), static_cast<mode_t>(mode)) == 0) return;
+    if (!ec && h.is_open() && ::fchmod(h.native_handle(), static_cast<mode_t>(mode)) == 0) return;
     if (!ec) ec = errno_code();
   } else {
     ec = errno_code();
@@ -143,7 +143,7 @@ handle_stream open_fifo_reader(const std::filesystem::path& path, deadline until
   // pipe remembers the writer count at open time), so a FIFO that never had
   // a writer just keeps poll() waiting.
   struct pollfd p {};
-  p.fd = h.get();
+  p.fd = h.native_handle();
   p.events = POLLIN;
   for (;;) {
     const int r = detail::posix::retry_eintr([&] { return detail::posix::sys_poll(&p, 1, detail::timeout_ms(until)); });
@@ -176,7 +176,7 @@ handle_stream open_fifo_writer(const std::filesystem::path& path, deadline until
   for (;;) {
     handle h = open_checked(path, O_WRONLY, options, ec);
     if (ec) return {};
-    if (h.valid()) return make_blocking(std::move(h), ec);
+    if (h.is_open()) return make_blocking(std::move(h), ec);
     const auto now = clock::now();
     if (now >= until) {
       ec = make_error_code(errc::timed_out);
@@ -216,12 +216,12 @@ fifo_reader fifo_reader::open(const std::filesystem::path& path, const fifo_opti
   // With our read end open, this open cannot fail with ENXIO. It must be the
   // same FIFO as the read end, not whatever is at the path by now.
   handle keep_alive = open_checked(path, O_WRONLY, options, ec);
-  if (!ec && !keep_alive.valid()) ec = detail::system_error_code(ENXIO);
+  if (!ec && !keep_alive.is_open()) ec = detail::system_error_code(ENXIO);
   if (ec) return {};
   struct stat a {};
   struct stat b {};
-  if (::fstat(read_end.get(), &a) != 0 || ::fstat(keep_alive.get(), &b) != 0 || a.st_dev != b.st_dev ||
-      a.st_ino != b.st_ino) {
+  if (::fstat(read_end.native_handle(), &a) != 0 || ::fstat(keep_alive.native_handle(), &b) != 0 ||
+      a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
     // The path was replaced between the two opens: refuse rather than hold
     // a write end of some other FIFO.
     ec = std::make_error_code(std::errc::device_or_resource_busy);

@@ -10,7 +10,7 @@ namespace pipekit {
 
 void handle::close(std::error_code& ec) noexcept {
   ec.clear();
-  if (!valid()) return;
+  if (!is_open()) return;
   // Linux (and POSIX 2024) release the descriptor even when close() reports
   // EINTR; retrying could close a descriptor another thread just received.
   if (::close(release()) != 0 && errno != EINTR) ec = detail::system_error_code(errno);

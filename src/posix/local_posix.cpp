@@ -52,7 +52,7 @@ handle new_socket(local_mode mode, std::error_code& ec) noexcept {
 }
 
 // Message sockets receive the sender's credentials with every message: that
-// control message is how receive_message() tells a zero-length message
+// control message is how recv() tells a zero-length message
 // (credentials attached) from the end of stream (nothing attached).
 void prepare_connection(native_handle_type fd, local_mode mode) noexcept {
 #ifdef SO_PASSCRED
@@ -84,7 +84,7 @@ bool has_listener(const sockaddr_un& addr, local_mode mode) noexcept {
   std::error_code ec;
   handle probe = new_socket(mode, ec);
   if (ec) return true;  // cannot tell: do not remove it
-  const int err = connect_once(probe.get(), addr, clock::now());
+  const int err = connect_once(probe.native_handle(), addr, clock::now());
   // ECONNREFUSED: a socket file nobody listens on. ENOENT: it just went.
   return !(err == ECONNREFUSED || err == ENOENT);
 }
@@ -101,7 +101,7 @@ std::string parent_directory(const std::string& path) {
 std::size_t local_read(native_handle_type h, local_mode mode, std::span<std::byte> buf, std::error_code& ec) noexcept {
   if (mode == local_mode::bytes) return read_handle(h, handle_kind::socket, buf, ec);
   // SOCK_SEQPACKET drops what does not fit: look at the size first, and leave
-  // a message that does not fit queued for receive_message().
+  // a message that does not fit queued for recv().
   for (;;) {
     const ssize_t n =
         posix::retry_eintr([&] { return posix::sys_recv(h, buf.data(), buf.size(), MSG_PEEK | MSG_TRUNC); });
@@ -278,8 +278,8 @@ local_server local_server::listen(const std::string& name, const listen_options&
   if (!detail::make_address(temp, temp_addr, ec)) {
     dir_fd = handle{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
     std::error_code short_ec;
-    if (!dir_fd || ::access(("/proc/self/fd/" + std::to_string(dir_fd.get())).c_str(), F_OK) != 0 ||
-        !detail::make_address("/proc/self/fd/" + std::to_string(dir_fd.get()) + "/s", temp_addr, short_ec))
+    if (!dir_fd || ::access(("/proc/self/fd/" + std::to_string(dir_fd.native_handle())).c_str(), F_OK) != 0 ||
+        !detail::make_address("/proc/self/fd/" + std::to_string(dir_fd.native_handle()) + "/s", temp_addr, short_ec))
       return {};  // ec: filename_too_long
     ec.clear();
   }
@@ -288,9 +288,9 @@ local_server local_server::listen(const std::string& name, const listen_options&
   p->mode = options.mode;
   p->fd = detail::new_socket(options.mode, ec);
   if (ec) return {};
-  if (::bind(p->fd.get(), reinterpret_cast<const sockaddr*>(&temp_addr), sizeof temp_addr) != 0 ||
+  if (::bind(p->fd.native_handle(), reinterpret_cast<const sockaddr*>(&temp_addr), sizeof temp_addr) != 0 ||
       ::chmod(temp.c_str(), static_cast<mode_t>(options.permissions & 07777)) != 0 ||
-      ::listen(p->fd.get(), options.backlog) != 0) {
+      ::listen(p->fd.native_handle(), options.backlog) != 0) {
     ec = detail::errno_code();
     return {};
   }
@@ -318,7 +318,7 @@ local_connection local_server::accept(deadline until, std::error_code& ec) noexc
   for (;;) {
     // The listening socket is non-blocking, so a client that gave up between
     // poll() and accept() cannot leave us blocked.
-    const int fd = ::accept4(impl_->fd.get(), nullptr, nullptr, SOCK_CLOEXEC);
+    const int fd = ::accept4(impl_->fd.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
     if (fd >= 0) {
       handle h{fd};
 #ifndef __linux__
@@ -334,7 +334,7 @@ local_connection local_server::accept(deadline until, std::error_code& ec) noexc
       ec = detail::system_error_code(err);
       return {};
     }
-    if (!detail::wait_handle(impl_->fd.get(), events::readable, until, ec)) {
+    if (!detail::wait_handle(impl_->fd.native_handle(), events::readable, until, ec)) {
       if (!ec) ec = make_error_code(errc::timed_out);
       return {};
     }
@@ -348,11 +348,11 @@ local_connection connect_local(const std::string& name, local_mode mode, deadlin
   for (;;) {
     handle fd = detail::new_socket(mode, ec);
     if (ec) return {};
-    const int err = detail::connect_once(fd.get(), addr, until);
+    const int err = detail::connect_once(fd.native_handle(), addr, until);
     if (err == 0) {
-      detail::set_handle_nonblocking(fd.get(), false, ec);
+      detail::set_handle_nonblocking(fd.native_handle(), false, ec);
       if (ec) return {};
-      detail::prepare_connection(fd.get(), mode);
+      detail::prepare_connection(fd.native_handle(), mode);
       return detail::local_access::make_connection(std::move(fd), mode, false);
     }
     // EAGAIN: the server's queue is full; it is there, so wait for it. No

@@ -29,7 +29,7 @@ struct local_server::impl {
   }
 
   // What a poller waits on for the next client (local_server::native_handle()).
-  [[nodiscard]] native_handle_type wait_handle() const noexcept { return fd.get(); }
+  [[nodiscard]] native_handle_type wait_handle() const noexcept { return fd.native_handle(); }
 };
 
 }  // namespace pipekit

@@ -41,13 +41,13 @@ pipe_pair make_pipe(const pipe_options& options, std::error_code& ec) noexcept {
   if (options.capacity != 0) {
     std::error_code cap_ec;
     if (options.require_capacity) {
-      detail::set_pipe_capacity(w.get(), options.capacity, cap_ec);
+      detail::set_pipe_capacity(w.native_handle(), options.capacity, cap_ec);
       if (cap_ec) {
         ec = cap_ec;
         return {};
       }
     } else if (detail::take_pipe_budget(options.capacity)) {
-      const std::size_t got = detail::set_pipe_capacity(w.get(), options.capacity, cap_ec);
+      const std::size_t got = detail::set_pipe_capacity(w.native_handle(), options.capacity, cap_ec);
       // Keep the budget only for what the OS actually granted.
       budget = cap_ec ? 0 : got;
       detail::give_pipe_budget(options.capacity);

@@ -53,9 +53,9 @@ namespace {
 
 std::vector<std::string> build_environment(const command& cmd) {
   std::vector<std::string> env;
-  if (!cmd.env_cleared())
+  if (!cmd.settings().env_clear)
     for (char** e = environ; e != nullptr && *e != nullptr; ++e) env.emplace_back(*e);
-  for (const auto& [key, value] : cmd.env_edits()) {
+  for (const auto& [key, value] : cmd.settings().env) {
     const std::string prefix = key + "=";
     std::erase_if(env, [&](const std::string& kv) { return kv.compare(0, prefix.size(), prefix) == 0; });
     if (value) env.push_back(prefix + *value);
@@ -140,12 +140,12 @@ pty_pair open_pty(terminal_size size, std::error_code& ec) {
     ec = system_error_code(errno);
     return {};
   }
-  if (::grantpt(p.master.get()) != 0 || ::unlockpt(p.master.get()) != 0) {
+  if (::grantpt(p.master.native_handle()) != 0 || ::unlockpt(p.master.native_handle()) != 0) {
     ec = system_error_code(errno);
     return {};
   }
   char name[128];
-  if (::ptsname_r(p.master.get(), name, sizeof name) != 0) {
+  if (::ptsname_r(p.master.native_handle(), name, sizeof name) != 0) {
     ec = system_error_code(errno);
     return {};
   }
@@ -154,7 +154,7 @@ pty_pair open_pty(terminal_size size, std::error_code& ec) {
     ec = system_error_code(errno);
     return {};
   }
-  resize_pty(p.master.get(), size, ec);
+  resize_pty(p.master.native_handle(), size, ec);
   if (ec) return {};
   return p;
 }
@@ -167,7 +167,7 @@ std::string missing_interpreter(const std::string& path, const std::string& cwd)
   handle f{::open(full.c_str(), O_RDONLY | O_CLOEXEC)};
   if (!f) return {};
   char head[256];
-  const ssize_t n = posix::retry_eintr([&] { return ::read(f.get(), head, sizeof head); });
+  const ssize_t n = posix::retry_eintr([&] { return ::read(f.native_handle(), head, sizeof head); });
   const std::string line(head, n > 0 ? static_cast<std::size_t>(n) : 0);
   std::string interpreter = "interpreter";
   if (line.starts_with("#!")) {
@@ -212,11 +212,11 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   handle null_fd;
   pty_pair pty;
   int ctty = -1;
-  const std::array<const stdio*, 3> setups{&cmd.stdin_setup(), &cmd.stdout_setup(), &cmd.stderr_setup()};
+  const std::array<const stdio*, 3> setups{&cmd.settings().in, &cmd.settings().out, &cmd.settings().err};
   bool wants_pty = false;
   for (const stdio* s : setups) wants_pty = wants_pty || s->type() == stdio::kind::pty;
   if (wants_pty) {
-    pty = open_pty(cmd.pty_dimensions(), ec);
+    pty = open_pty(cmd.settings().pty_size, ec);
     if (ec) {
       why = {spawn_stage::pty, ""};
       return {};
@@ -236,7 +236,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
             return {};
           }
         }
-        source[static_cast<std::size_t>(i)] = null_fd.get();
+        source[static_cast<std::size_t>(i)] = null_fd.native_handle();
         break;
       case stdio::kind::pipe: {
         pipe_pair p = make_pipe(pipe_options{}, ec);
@@ -262,7 +262,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
           why = {spawn_stage::open, s.path().string()};
           return {};
         }
-        source[static_cast<std::size_t>(i)] = f.get();
+        source[static_cast<std::size_t>(i)] = f.native_handle();
         child_side.push_back(std::move(f));
         break;
       }
@@ -276,14 +276,14 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
         source[2] = source[1] >= 0 ? source[1] : 1;
         break;
       case stdio::kind::pty:
-        source[static_cast<std::size_t>(i)] = pty.slave.get();
+        source[static_cast<std::size_t>(i)] = pty.slave.native_handle();
         if (ctty < 0) ctty = i;
         break;
     }
     if (source[static_cast<std::size_t>(i)] >= 0) moves.push_back({source[static_cast<std::size_t>(i)], i});
   }
   std::vector<int> kept;
-  for (const auto& [h, child_fd] : cmd.passed_handles()) {
+  for (const auto& [h, child_fd] : cmd.settings().passed_handles) {
     if (child_fd < 3) {
       ec = make_error_code(errc::invalid_argument);
       why = {spawn_stage::validate, "descriptors 0-2 are set with set_stdin/set_stdout/set_stderr"};
@@ -311,31 +311,32 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   for (const auto& kv : env) envp.push_back(const_cast<char*>(kv.c_str()));
   envp.push_back(nullptr);
   std::string cwd;
-  if (cmd.working_directory()) cwd = cmd.working_directory()->string();
+  if (cmd.settings().cwd) cwd = cmd.settings().cwd->string();
 
   child_plan plan;
   plan.path = path.c_str();
   plan.argv = argv.data();
   plan.shell_argv = shell_argv.data();
   plan.envp = envp.data();
-  plan.cwd = cmd.working_directory() ? cwd.c_str() : nullptr;
+  plan.cwd = cmd.settings().cwd ? cwd.c_str() : nullptr;
   plan.moves = moves.data();
   plan.move_count = static_cast<int>(moves.size());
   plan.kept = kept.data();
   plan.kept_count = static_cast<int>(kept.size());
   plan.max_fd = max_descriptor();
-  plan.close_others = !cmd.keeps_inherited_descriptors();
-  plan.new_session = wants_pty || cmd.group_setting() == process_group::new_session;
-  plan.new_group = cmd.group_setting() == process_group::new_group;
+  plan.close_others = !cmd.settings().keep_inherited_descriptors;
+  plan.new_session = wants_pty || cmd.settings().group == process_group::new_session;
+  plan.new_group = cmd.settings().group == process_group::new_group;
   plan.controlling_tty = ctty;
-  plan.parent_death_signal = cmd.kills_on_parent_death();
+  plan.parent_death_signal = cmd.settings().kill_on_parent_death;
   plan.parent_pid = ::getpid();
 
   // The parent's terminal, when the child's new group is to take it.
   handle foreground_tty;
-  if (cmd.takes_foreground() && plan.new_group && !plan.new_session) {
+  if (cmd.settings().foreground && plan.new_group && !plan.new_session) {
     foreground_tty = handle{::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)};
-    if (foreground_tty && ::tcgetpgrp(foreground_tty.get()) == ::getpgrp()) plan.foreground_tty = foreground_tty.get();
+    if (foreground_tty && ::tcgetpgrp(foreground_tty.native_handle()) == ::getpgrp())
+      plan.foreground_tty = foreground_tty.native_handle();
     else foreground_tty = handle{};
   }
 
@@ -356,7 +357,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   if (wants_pty) pty_master = handle_stream{std::move(pty.master)};
   return process_access::make(r.pid, pgid, handle{r.pidfd}, std::move(parent_side[0]), std::move(parent_side[1]),
                               std::move(parent_side[2]), std::move(pty_master), std::move(foreground_tty),
-                              cmd.destroy_action());
+                              cmd.settings().when_destroyed);
 } catch (const std::bad_alloc&) {
   ec = std::make_error_code(std::errc::not_enough_memory);
   why = {spawn_stage::resources, ""};

@@ -65,8 +65,8 @@ void communicate_streams(handle_stream& in, handle_stream& out, handle_stream& e
   auto issue = [&](std::size_t i) -> bool {
     pending_op& op = ops[i];
     op.ov = OVERLAPPED{};
-    op.ov.hEvent = event_without_port_packet(op.event.get());
-    ::ResetEvent(op.event.get());
+    op.ov.hEvent = event_without_port_packet(op.event.native_handle());
+    ::ResetEvent(op.event.native_handle());
     BOOL started;
     if (i == 0) {
       const std::size_t left = options.input.size() - result.input_written;
@@ -125,7 +125,7 @@ void communicate_streams(handle_stream& in, handle_stream& out, handle_stream& e
     DWORD count = 0;
     for (std::size_t i = 0; i < 3; ++i) {
       if (ops[i].active && ops[i].pending) {
-        events[count] = ops[i].event.get();
+        events[count] = ops[i].event.native_handle();
         which[count++] = i;
       }
     }

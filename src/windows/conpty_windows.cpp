@@ -188,13 +188,13 @@ void output_pump(conpty_session& s) noexcept {
   for (;;) {
     DWORD n = 0;
     // Fails (ERROR_BROKEN_PIPE) once the console has exited.
-    if (!::ReadFile(s.output.get(), buf.data(), static_cast<DWORD>(buf.size()), &n, nullptr)) break;
+    if (!::ReadFile(s.output.native_handle(), buf.data(), static_cast<DWORD>(buf.size()), &n, nullptr)) break;
     // A write fails once the parent has closed its end.
-    if (n > 0 && !write_all(s.relay.get(), buf.data(), n, s.relay_write_event.get())) break;
+    if (n > 0 && !write_all(s.relay.native_handle(), buf.data(), n, s.relay_write_event.native_handle())) break;
   }
   std::error_code ignored;
   s.output.close(ignored);
-  ::SetEvent(s.output_done.get());
+  ::SetEvent(s.output_done.native_handle());
 }
 
 // Copies the terminal pipe into the console's input until the child exits.
@@ -202,8 +202,8 @@ void output_pump(conpty_session& s) noexcept {
 // waits (a child that never reads its input leaves a write pending).
 void relay_input(conpty_session& s) noexcept {
   enum class state { idle, reading, writing, closed };
-  const HANDLE relay = s.relay.get();
-  const HANDLE input = s.input.get();
+  const HANDLE relay = s.relay.native_handle();
+  const HANDLE input = s.input.native_handle();
   std::array<char, 4096> buf{};
   OVERLAPPED rd{};
   OVERLAPPED wr{};
@@ -211,7 +211,7 @@ void relay_input(conpty_session& s) noexcept {
   DWORD sent = 0;
   const auto start_write = [&] {
     wr = OVERLAPPED{};
-    wr.hEvent = s.input_write_event.get();
+    wr.hEvent = s.input_write_event.native_handle();
     const bool ok =
         ::WriteFile(input, buf.data() + sent, have - sent, nullptr, &wr) || ::GetLastError() == ERROR_IO_PENDING;
     return ok ? state::writing : state::closed;  // closed: the console is gone
@@ -220,18 +220,18 @@ void relay_input(conpty_session& s) noexcept {
   for (;;) {
     if (st == state::idle) {
       rd = OVERLAPPED{};
-      rd.hEvent = s.relay_read_event.get();
+      rd.hEvent = s.relay_read_event.native_handle();
       const bool ok = ::ReadFile(relay, buf.data(), static_cast<DWORD>(buf.size()), nullptr, &rd) ||
                       ::GetLastError() == ERROR_IO_PENDING;
       st = ok ? state::reading : state::closed;  // closed: the parent closed its end
     }
-    const HANDLE waits[2] = {s.child.get(), st == state::reading ? rd.hEvent : wr.hEvent};
+    const HANDLE waits[2] = {s.child.native_handle(), st == state::reading ? rd.hEvent : wr.hEvent};
     const DWORD r = ::WaitForMultipleObjects(st == state::closed ? 1 : 2, waits, FALSE, INFINITE);
     if (r != WAIT_OBJECT_0 + 1) {
       // The child has exited. (A failed wait cannot happen with these
       // handles; if it did, closing the console would kill a running child,
       // so wait for its exit the plain way first.)
-      if (r != WAIT_OBJECT_0) ::WaitForSingleObject(s.child.get(), INFINITE);
+      if (r != WAIT_OBJECT_0) ::WaitForSingleObject(s.child.native_handle(), INFINITE);
       break;
     }
     DWORD moved = 0;
@@ -263,7 +263,7 @@ void input_pump(conpty_session& s) noexcept {
   // Here the output pump is still draining: ClosePseudoConsole may wait for
   // the console's last frame, never for us.
   s.close_console();
-  ::WaitForSingleObject(s.output_done.get(), INFINITE);
+  ::WaitForSingleObject(s.output_done.native_handle(), INFINITE);
   // Every byte of output is in the pipe now: the parent reads them, then end
   // of stream.
   std::error_code ignored;
@@ -327,7 +327,7 @@ conpty conpty::open(terminal_size size, std::error_code& ec) noexcept try {
     if (ec) return {};
   }
   void* pc = nullptr;
-  const HRESULT hr = api->create(to_coord(size), in.read_end.get(), out.write_end.get(), 0, &pc);
+  const HRESULT hr = api->create(to_coord(size), in.read_end.native_handle(), out.write_end.native_handle(), 0, &pc);
   if (FAILED(hr)) {
     ec = hresult_error(hr);
     return {};
@@ -361,7 +361,7 @@ handle conpty::start(native_handle_type process, std::error_code& ec) noexcept t
     return {};
   }
   s_->child = handle{child};
-  s_->terminal = s_->parent_end.get();
+  s_->terminal = s_->parent_end.native_handle();
   enroll(s_);
   const HANDLE output_thread = suspended_thread<output_pump>(s_, ec);
   if (output_thread == nullptr) {

@@ -8,7 +8,7 @@ namespace pipekit {
 
 void handle::close(std::error_code& ec) noexcept {
   ec.clear();
-  if (!valid()) return;
+  if (!is_open()) return;
   if (!::CloseHandle(release())) ec = detail::last_win_error();
 }
 

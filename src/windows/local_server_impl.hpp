@@ -30,15 +30,15 @@ struct local_server::impl {
   impl& operator=(const impl&) = delete;
   ~impl() {
     // The kernel writes into `ov` until the connect is cancelled and done.
-    if (pending.valid() && !connected_at_once) {
+    if (pending.is_open() && !connected_at_once) {
       DWORD n = 0;
-      if (::CancelIoEx(pending.get(), &ov) || ::GetLastError() != ERROR_NOT_FOUND)
-        ::GetOverlappedResult(pending.get(), &ov, &n, TRUE);
+      if (::CancelIoEx(pending.native_handle(), &ov) || ::GetLastError() != ERROR_NOT_FOUND)
+        ::GetOverlappedResult(pending.native_handle(), &ov, &n, TRUE);
     }
   }
 
   // What a poller waits on for the next client (local_server::native_handle()).
-  [[nodiscard]] native_handle_type wait_handle() const noexcept { return event.get(); }
+  [[nodiscard]] native_handle_type wait_handle() const noexcept { return event.native_handle(); }
 };
 
 }  // namespace pipekit

@@ -80,11 +80,11 @@ bool start_instance(local_server::impl& s, std::error_code& ec) noexcept {
   s.created_first = true;
   s.pending = handle{h};
   s.ov = OVERLAPPED{};
-  s.ov.hEvent = event_without_port_packet(s.event.get());
+  s.ov.hEvent = event_without_port_packet(s.event.native_handle());
   s.connected_at_once = false;
-  ::ResetEvent(s.event.get());
+  ::ResetEvent(s.event.native_handle());
   if (::ConnectNamedPipe(h, &s.ov)) {
-    ::SetEvent(s.event.get());
+    ::SetEvent(s.event.native_handle());
     return true;
   }
   const DWORD error = ::GetLastError();
@@ -94,7 +94,7 @@ bool start_instance(local_server::impl& s, std::error_code& ec) noexcept {
   // still there to read, so that is a connection to accept too.
   if (error == ERROR_PIPE_CONNECTED || error == ERROR_NO_DATA) {
     s.connected_at_once = true;
-    ::SetEvent(s.event.get());
+    ::SetEvent(s.event.native_handle());
     return true;
   }
   s.pending = handle{};
@@ -214,7 +214,7 @@ local_server local_server::listen(const std::string& name, const listen_options&
   p->mode = options.mode;
   p->allow_remote = options.allow_remote;
   p->event = handle{::CreateEventW(nullptr, TRUE, FALSE, nullptr)};
-  if (!p->event.get()) {
+  if (!p->event.native_handle()) {
     (void)p->event.release();
     ec = detail::last_win_error();
     return {};
@@ -235,8 +235,8 @@ local_connection local_server::accept(deadline until, std::error_code& ec) noexc
   impl& s = *impl_;
   for (;;) {
     // A previous accept() could not start the next instance: try again now.
-    if (!s.pending.valid() && !detail::start_instance(s, ec)) return {};
-    const DWORD r = ::WaitForSingleObject(s.event.get(), detail::wait_ms(until));
+    if (!s.pending.is_open() && !detail::start_instance(s, ec)) return {};
+    const DWORD r = ::WaitForSingleObject(s.event.native_handle(), detail::wait_ms(until));
     if (r == WAIT_TIMEOUT) {
       if (clock::now() < until) continue;
       ec = make_error_code(errc::timed_out);  // the instance stays ready for the next call
@@ -247,7 +247,7 @@ local_connection local_server::accept(deadline until, std::error_code& ec) noexc
       return {};
     }
     DWORD n = 0;
-    const bool ok = s.connected_at_once || ::GetOverlappedResult(s.pending.get(), &s.ov, &n, FALSE);
+    const bool ok = s.connected_at_once || ::GetOverlappedResult(s.pending.native_handle(), &s.ov, &n, FALSE);
     handle conn = std::move(s.pending);
     // The next client finds an instance ready before this one is served.
     std::error_code next_ec;

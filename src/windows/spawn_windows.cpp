@@ -53,7 +53,7 @@ using environment_map = std::map<std::wstring, std::wstring, env_less>;
 
 environment_map child_environment(const command& cmd) {
   environment_map env;
-  if (!cmd.env_cleared()) {
+  if (!cmd.settings().env_clear) {
     wchar_t* block = ::GetEnvironmentStringsW();
     for (const wchar_t* p = block; p != nullptr && *p != L'\0'; p += std::wcslen(p) + 1) {
       const std::wstring_view kv(p);
@@ -63,7 +63,7 @@ environment_map child_environment(const command& cmd) {
     }
     if (block != nullptr) ::FreeEnvironmentStringsW(block);
   }
-  for (const auto& [key, value] : cmd.env_edits()) {
+  for (const auto& [key, value] : cmd.settings().env) {
     if (value) env[to_wide(key)] = to_wide(*value);
     else env.erase(to_wide(key));
   }
@@ -143,7 +143,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
     why = {spawn_stage::validate, "empty command"};
     return {};
   }
-  if (cmd.keeps_inherited_descriptors()) {
+  if (cmd.settings().keep_inherited_descriptors) {
     // Windows has no descriptor numbers to keep: a child gets the handles
     // named in its handle list (pass_handle) and nothing else.
     ec = make_error_code(errc::not_supported);
@@ -169,17 +169,17 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   std::wstring env = environment_block(env_map);
   const std::wstring program = find_on_path(argv[0], env_map);
   std::wstring cwd;
-  if (cmd.working_directory()) cwd = cmd.working_directory()->wstring();
+  if (cmd.settings().cwd) cwd = cmd.settings().cwd->wstring();
 
   // The child's standard handles, all inheritable copies we close after.
   std::array<handle, 3> child_std;
   std::array<handle_stream, 3> parent_side;
-  const std::array<const stdio*, 3> setups{&cmd.stdin_setup(), &cmd.stdout_setup(), &cmd.stderr_setup()};
+  const std::array<const stdio*, 3> setups{&cmd.settings().in, &cmd.settings().out, &cmd.settings().err};
   const bool wants_pty =
       std::any_of(setups.begin(), setups.end(), [](const stdio* s) { return s->type() == stdio::kind::pty; });
   conpty pty;
   if (wants_pty) {
-    pty = conpty::open(cmd.pty_dimensions(), ec);
+    pty = conpty::open(cmd.settings().pty_size, ec);
     if (ec) {
       why = {spawn_stage::pty, ec == errc::not_supported ? "this Windows has no pseudo console (ConPTY)" : ""};
       return {};
@@ -208,7 +208,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
         // Our end overlapped (communicate() and deadlines), the child's end
         // synchronous, as programs expect of their standard handles.
         win_pipe_ends p = make_win_pipe(default_pipe_capacity, i != 0, i == 0, ec);
-        if (!ec) child_std[i] = inheritable_copy((i == 0 ? p.read_end : p.write_end).get(), ec);
+        if (!ec) child_std[i] = inheritable_copy((i == 0 ? p.read_end : p.write_end).native_handle(), ec);
         if (ec) {
           why = {spawn_stage::pipe, ""};
           return {};
@@ -244,7 +244,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
           why = {spawn_stage::validate, "to_stdout() is for stderr only"};
           return {};
         }
-        if (child_std[1]) child_std[2] = inheritable_copy(child_std[1].get(), ec);
+        if (child_std[1]) child_std[2] = inheritable_copy(child_std[1].native_handle(), ec);
         if (ec) {
           why = {spawn_stage::descriptors, ""};
           return {};
@@ -261,11 +261,12 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   // Exactly these handles reach the child.
   std::vector<HANDLE> inherit;
   for (const handle& h : child_std)
-    if (h && std::find(inherit.begin(), inherit.end(), h.get()) == inherit.end()) inherit.push_back(h.get());
+    if (h && std::find(inherit.begin(), inherit.end(), h.native_handle()) == inherit.end())
+      inherit.push_back(h.native_handle());
   // Passed handles keep their value in the child (Windows has no descriptor
   // numbers): they are made inheritable for the duration of the call.
   std::vector<HANDLE> made_inheritable;
-  for (const auto& [h, child_fd] : cmd.passed_handles()) {
+  for (const auto& [h, child_fd] : cmd.settings().passed_handles) {
     (void)child_fd;
     DWORD flags = 0;
     if (::GetHandleInformation(h, &flags) && (flags & HANDLE_FLAG_INHERIT) == 0) {
@@ -307,14 +308,14 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   STARTUPINFOEXW si{};
   si.StartupInfo.cb = sizeof si;
   si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
-  si.StartupInfo.hStdInput = child_std[0].get();
-  si.StartupInfo.hStdOutput = child_std[1].get();
-  si.StartupInfo.hStdError = child_std[2].get();
+  si.StartupInfo.hStdInput = child_std[0].native_handle();
+  si.StartupInfo.hStdOutput = child_std[1].native_handle();
+  si.StartupInfo.hStdError = child_std[2].native_handle();
   if (attr_count > 0) si.lpAttributeList = attrs;
 
   // The job: its own group unless the command stays in ours. Created before
   // the child, which starts suspended until it is inside.
-  const bool wants_job = cmd.group_setting() != process_group::inherit || cmd.kills_on_parent_death();
+  const bool wants_job = cmd.settings().group != process_group::inherit || cmd.settings().kill_on_parent_death;
   handle job;
   if (wants_job) {
     // CreateJobObjectW fails with NULL, which handle does not count as invalid.
@@ -325,10 +326,10 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
       why = {spawn_stage::job, ""};
       return {};
     }
-    if (cmd.kills_on_parent_death()) {
+    if (cmd.settings().kill_on_parent_death) {
       JOBOBJECT_EXTENDED_LIMIT_INFORMATION info{};
       info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
-      ::SetInformationJobObject(job.get(), JobObjectExtendedLimitInformation, &info, sizeof info);
+      ::SetInformationJobObject(job.native_handle(), JobObjectExtendedLimitInformation, &info, sizeof info);
     }
   }
 
@@ -339,7 +340,7 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   PROCESS_INFORMATION pi{};
   const DWORD flags = CREATE_UNICODE_ENVIRONMENT | EXTENDED_STARTUPINFO_PRESENT | (wants_pty ? 0 : CREATE_NO_WINDOW) |
                       (wants_job ? CREATE_SUSPENDED : 0) |
-                      (cmd.group_setting() != process_group::inherit && !wants_pty ? CREATE_NEW_PROCESS_GROUP : 0);
+                      (cmd.settings().group != process_group::inherit && !wants_pty ? CREATE_NEW_PROCESS_GROUP : 0);
   const BOOL ok = ::CreateProcessW(program.empty() ? nullptr : program.c_str(), line.data(), nullptr, nullptr,
                                    inherit.empty() ? FALSE : TRUE, flags, env.data(),
                                    cwd.empty() ? nullptr : cwd.c_str(), &si.StartupInfo, &pi);
@@ -348,35 +349,35 @@ process spawn_process(const command& cmd, std::error_code& ec, spawn_failure& wh
   if (!ok) {
     ec = win_error(create_error);
     why = {create_error == ERROR_DIRECTORY ? spawn_stage::chdir : spawn_stage::exec,
-           create_error == ERROR_DIRECTORY ? cmd.working_directory()->string() : std::string()};
+           create_error == ERROR_DIRECTORY ? cmd.settings().cwd->string() : std::string()};
     return {};
   }
   handle proc{pi.hProcess};
   handle thread{pi.hThread};
   const auto abandon = [&](spawn_stage stage) {
     ec = last_win_error();
-    ::TerminateProcess(proc.get(), 1);
-    ::WaitForSingleObject(proc.get(), INFINITE);
+    ::TerminateProcess(proc.native_handle(), 1);
+    ::WaitForSingleObject(proc.native_handle(), INFINITE);
     why = {stage, ""};
   };
-  if (wants_job && !::AssignProcessToJobObject(job.get(), proc.get())) {
+  if (wants_job && !::AssignProcessToJobObject(job.native_handle(), proc.native_handle())) {
     abandon(spawn_stage::job);
     return {};
   }
   handle_stream terminal;
   if (wants_pty) {
     std::error_code pty_ec;
-    terminal = handle_stream{pty.start(proc.get(), pty_ec)};
+    terminal = handle_stream{pty.start(proc.native_handle(), pty_ec)};
     if (pty_ec) {
       abandon(spawn_stage::pty);
       ec = pty_ec;
       return {};
     }
   }
-  if (wants_job) ::ResumeThread(thread.get());
+  if (wants_job) ::ResumeThread(thread.native_handle());
   return process_access::make(static_cast<int>(pi.dwProcessId), std::move(proc), std::move(job),
                               std::move(parent_side[0]), std::move(parent_side[1]), std::move(parent_side[2]),
-                              std::move(terminal), cmd.destroy_action());
+                              std::move(terminal), cmd.settings().when_destroyed);
 } catch (const std::bad_alloc&) {
   ec = std::make_error_code(std::errc::not_enough_memory);
   why = {spawn_stage::resources, ""};
