@@ -4,7 +4,7 @@ include(CMakePackageConfigHelpers)
 # Not CMAKE_INSTALL_DOCDIR: as a subproject that would name the parent project.
 install(FILES LICENSE DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/pipekit)
 install(DIRECTORY include/pipekit DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS pipekit EXPORT pipekit-targets
+install(TARGETS pipekit pipekit_topology EXPORT pipekit-targets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
@@ -47,7 +47,7 @@ else()
 endif()
 set(PIPEKIT_PC_REQUIRES "")
 set(PIPEKIT_PC_REQUIRES_PRIVATE "")
-set(PIPEKIT_PC_LIBS "-L\${libdir} -lpipekit -pthread")
+set(PIPEKIT_PC_LIBS "-L\${libdir} -lpipekit_topology -lpipekit -pthread")
 set(PIPEKIT_PC_LIBS_PRIVATE "")
 if(pipekit_type STREQUAL "SHARED_LIBRARY")
   set(PIPEKIT_PC_REQUIRES_PRIVATE "${pipekit_pc_deps_requires}")

@@ -43,6 +43,11 @@ struct pipe_options {
   bool require_capacity = false;
   bool nonblocking_read = false;
   bool nonblocking_write = false;
+  // Windows: both ends are opened for synchronous I/O, as programs expect
+  // of the standard handles they inherit (stdio::from), instead of for
+  // overlapped I/O; pipekit's own deadlines then cannot cancel a read or
+  // write on them. No effect on POSIX.
+  bool for_children = false;
 };
 
 struct pipe_pair {

@@ -100,9 +100,10 @@ pipe_pair make_pipe(const pipe_options& options, std::error_code& ec) noexcept {
     return {};
   }
   // Both ends overlapped-capable: pipekit's own I/O works either way, and
-  // deadlines and communicate() need it. Hand a child stdio::pipe() rather
-  // than one of these ends: most programs expect synchronous handles.
-  detail::win_pipe_ends ends = detail::make_win_pipe(options.capacity, true, true, ec);
+  // deadlines and communicate() need it. Most programs expect synchronous
+  // handles: ends for children (for_children) are made so.
+  const bool overlapped = !options.for_children;
+  detail::win_pipe_ends ends = detail::make_win_pipe(options.capacity, overlapped, overlapped, ec);
   if (ec) return {};
   return pipe_pair{handle_stream{std::move(ends.read_end)}, handle_stream{std::move(ends.write_end)}};
 }

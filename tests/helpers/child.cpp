@@ -22,6 +22,7 @@
 //                        and N to stderr, all interleaved; exit 0 if the
 //                        input matched the pattern
 //   wait-eof             block until stdin reaches EOF, then print "eof"
+//   count-bytes          read stdin to EOF, then print how many bytes came
 //   spawn-grandchild     start a grandchild (pipekit_child sleep 60000) that
 //                        inherits stdout, print its pid, then sleep 60 s
 //
@@ -552,6 +553,12 @@ int run_mode(int argc, char** argv) {
     while (read_some(0, buf.data(), buf.size()) > 0) {
     }
     return write_all(1, "eof\n") ? 0 : 1;
+  }
+  if (mode == "count-bytes") {
+    std::vector<char> buf(65536);
+    unsigned long long total = 0;
+    for (long long r; (r = read_some(0, buf.data(), buf.size())) > 0;) total += static_cast<unsigned long long>(r);
+    return write_all(1, std::to_string(total) + "\n") ? 0 : 1;
   }
   if (mode == "spawn-grandchild") return spawn_grandchild(argv);
 #ifdef _WIN32

@@ -1,0 +1,309 @@
+#include "pipekit/topology/pipeline.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <new>
+#include <utility>
+
+#include "pipekit/error.hpp"
+#include "pipekit/pipe.hpp"
+#include "pipekit/poller.hpp"
+
+namespace pipekit {
+
+namespace {
+
+constexpr int sigkill_number = 9;
+
+bool failed(const stage_result& s) noexcept { return s.start_error || !s.status.success(); }
+
+std::string describe(const pipeline_failure& f, const std::error_code& ec) {
+  std::string text = "stage " + std::to_string(f.stage) + " (" + f.program + "): ";
+  text += to_string(f.why.stage);
+  if (!f.why.detail.empty()) text += " " + f.why.detail;
+  text += ": " + ec.message();
+  return text;
+}
+
+// How long a wait sleeps between polls of stages that have no exit handle
+// to wait on (a system without pidfds): short enough that run times stay
+// accurate to a few milliseconds.
+constexpr std::chrono::milliseconds poll_interval{5};
+
+}  // namespace
+
+bool pipeline_result::success() const noexcept {
+  return std::none_of(stages.begin(), stages.end(), failed);
+}
+
+std::optional<std::size_t> pipeline_result::rightmost_failure() const noexcept {
+  for (std::size_t i = stages.size(); i-- > 0;)
+    if (failed(stages[i])) return i;
+  return std::nullopt;
+}
+
+exit_status pipeline_result::pipefail_status() const noexcept {
+  const auto i = rightmost_failure();
+  if (!i) return exit_status::exited(0);
+  return stages[*i].status;
+}
+
+int pipeline_result::shell_code() const noexcept {
+  const auto i = rightmost_failure();
+  if (!i) return 0;
+  const stage_result& s = stages[*i];
+  if (s.start_error) {
+    // What a shell says for a command it could not run: 127 when the program
+    // does not exist, 126 when it exists but cannot be executed, 1 when
+    // something before it failed (a redirection, the directory).
+    if (s.start_failure.stage != spawn_stage::exec) return 1;
+    const bool not_found = s.start_error == std::errc::no_such_file_or_directory ||
+                           s.start_error == std::errc::not_a_directory;
+    return not_found ? 127 : 126;
+  }
+  return s.status.shell_code();
+}
+
+pipeline_error::pipeline_error(std::error_code ec, pipeline_failure failure)
+    : std::system_error(ec, describe(failure, ec)), failure_(std::move(failure)) {}
+
+pipeline::pipeline(std::initializer_list<command> stages) : stages_(stages) {}
+pipeline::pipeline(std::vector<command> stages) : stages_(std::move(stages)) {}
+
+pipeline& pipeline::add(command stage) {
+  stages_.push_back(std::move(stage));
+  return *this;
+}
+pipeline& pipeline::set_stdin(stdio s) {
+  stdin_ = std::move(s);
+  return *this;
+}
+pipeline& pipeline::set_stdout(stdio s) {
+  stdout_ = std::move(s);
+  return *this;
+}
+pipeline& pipeline::when_start_fails(on_start_failure action) {
+  on_start_failure_ = action;
+  return *this;
+}
+
+running_pipeline pipeline::spawn() const {
+  std::error_code ec;
+  pipeline_failure why;
+  running_pipeline r = spawn(ec, why);
+  if (ec) {
+    if (why.program.empty()) throw std::system_error(ec, "pipeline spawn");
+    throw pipeline_error(ec, std::move(why));
+  }
+  return r;
+}
+
+running_pipeline pipeline::spawn(std::error_code& ec) const {
+  pipeline_failure why;
+  return spawn(ec, why);
+}
+
+running_pipeline pipeline::spawn(std::error_code& ec, pipeline_failure& why) const {
+  ec.clear();
+  why = {};
+  running_pipeline r;
+  if (stages_.empty()) {
+    ec = make_error_code(errc::invalid_argument);
+    why.why = {spawn_stage::validate, "a pipeline needs at least one stage"};
+    return r;
+  }
+  if (stdin_.type() == stdio::kind::to_stdout || stdout_.type() == stdio::kind::to_stdout) {
+    ec = make_error_code(errc::invalid_argument);
+    why.why = {spawn_stage::validate, "to_stdout is for a stage's stderr only"};
+    return r;
+  }
+  const std::size_t n = stages_.size();
+  // One pipe per edge, made up front so a failure to make one starts nothing.
+  // The ends are made for synchronous use (as programs use their standard
+  // streams), with pipekit's default capacity: a stage writing 64 KiB
+  // chunks does not run in lock-step with its reader as in a shell's 64 KiB
+  // pipes (the enlargement is budgeted, see pipe.hpp).
+  std::vector<pipe_pair> edges;
+  edges.reserve(n - 1);
+  pipe_options edge_options;
+  edge_options.for_children = true;
+  for (std::size_t i = 0; i + 1 < n; ++i) {
+    edges.push_back(make_pipe(edge_options, ec));
+    if (ec) {
+      why.why = {spawn_stage::pipe, "edge " + std::to_string(i)};
+      return r;
+    }
+  }
+
+  r.stages_.resize(n);
+  std::size_t started = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    command stage = stages_[i];
+    stage.set_stdin(i == 0 ? stdin_ : stdio::from(edges[i - 1].read_end.native_handle()));
+    stage.set_stdout(i + 1 == n ? stdout_ : stdio::from(edges[i].write_end.native_handle()));
+    auto& st = r.stages_[i];
+    std::error_code stage_ec;
+    spawn_failure stage_why;
+    st.started = clock::now();
+    st.proc = stage.spawn(stage_ec, stage_why);
+    // The children hold their own copies now; ours would keep the edge open
+    // (a reader would never see the end of its input).
+    std::error_code ignored;
+    if (i > 0) edges[i - 1].read_end.close(ignored);
+    if (i + 1 < n) edges[i].write_end.close(ignored);
+    if (!st.proc.valid()) {
+      if (!stage_ec) stage_ec = make_error_code(errc::invalid_argument);
+      st.result.start_error = stage_ec;
+      st.result.start_failure = stage_why;
+      st.done = true;
+      if (!ec) {
+        ec = stage_ec;
+        why.stage = i;
+        why.program = stages_[i].argv().empty() ? std::string() : stages_[i].argv().front();
+        why.why = stage_why;
+      }
+      if (on_start_failure_ == on_start_failure::stop) break;
+      continue;
+    }
+    ++started;
+    if (i == 0) r.in_ = std::move(st.proc.in());
+    if (i + 1 == n) r.out_ = std::move(st.proc.out());
+  }
+
+  if (ec && (on_start_failure_ == on_start_failure::stop || started == 0)) {
+    // Nothing is left behind: what started is killed and reaped.
+    for (auto& e : edges) {
+      std::error_code ignored;
+      e.read_end.close(ignored);
+      e.write_end.close(ignored);
+    }
+    std::error_code ignored;
+    r.terminate(terminate_options{.signal = sigkill_number, .grace = std::chrono::milliseconds(0)}, ignored);
+    return running_pipeline{};
+  }
+  // run_others: the failure is in the stage's result, and the pipeline runs.
+  ec.clear();
+  why = {};
+  return r;
+}
+
+bool running_pipeline::collect(deadline until, std::error_code& ec) noexcept {
+  ec.clear();
+  std::optional<poller> waiter;
+  bool registered = false;
+  for (;;) {
+    bool all_done = true;
+    bool some_unwatchable = false;
+    for (auto& st : stages_) {
+      if (st.done) continue;
+      std::optional<exit_status> s = st.proc.try_wait(ec);
+      if (ec) return false;
+      if (s) {
+        st.result.status = *s;
+        st.result.run_time = clock::now() - st.started;
+        st.done = true;
+        if (registered) {
+          std::error_code ignored;
+          waiter->remove(st.proc.native_handle(), ignored);
+        }
+        continue;
+      }
+      all_done = false;
+      if (st.proc.native_handle() == invalid_native_handle) some_unwatchable = true;
+    }
+    if (all_done) return true;
+    if (until != no_deadline && clock::now() >= until) return false;
+
+    if (!registered) {
+      // Each stage's exit handle (a pidfd; a process handle on Windows) in
+      // one poller, so the first stage to end is seen when it ends.
+      waiter.emplace(poller_backend::automatic, ec);
+      if (ec) return false;
+      for (std::size_t i = 0; i < stages_.size(); ++i) {
+        auto& st = stages_[i];
+        if (st.done || st.proc.native_handle() == invalid_native_handle) continue;
+        waiter->add(st.proc.native_handle(), events::readable, i, ec);
+        if (ec) return false;
+      }
+      registered = true;
+    }
+    deadline next = until;
+    if (some_unwatchable) next = std::min(until, clock::now() + poll_interval);
+    poll_event evs[16];
+    (void)waiter->wait(evs, next, ec);
+    if (ec == std::errc::timed_out) ec.clear();
+    if (ec) return false;
+  }
+}
+
+pipeline_result running_pipeline::result() const {
+  pipeline_result res;
+  res.stages.reserve(stages_.size());
+  for (const auto& st : stages_) res.stages.push_back(st.result);
+  return res;
+}
+
+pipeline_result running_pipeline::wait() {
+  std::error_code ec;
+  pipeline_result r = wait(ec);
+  if (ec) throw std::system_error(ec, "pipeline wait");
+  return r;
+}
+
+pipeline_result running_pipeline::wait(std::error_code& ec) noexcept {
+  (void)collect(no_deadline, ec);
+  return result();
+}
+
+std::optional<pipeline_result> running_pipeline::wait_until(deadline until) {
+  std::error_code ec;
+  auto r = wait_until(until, ec);
+  if (ec) throw std::system_error(ec, "pipeline wait");
+  return r;
+}
+
+std::optional<pipeline_result> running_pipeline::wait_until(deadline until, std::error_code& ec) noexcept {
+  if (!collect(until, ec)) return std::nullopt;
+  return result();
+}
+
+pipeline_result running_pipeline::terminate(const terminate_options& options) {
+  std::error_code ec;
+  pipeline_result r = terminate(options, ec);
+  if (ec) throw std::system_error(ec, "pipeline terminate");
+  return r;
+}
+
+pipeline_result running_pipeline::terminate(const terminate_options& options, std::error_code& ec) noexcept {
+  ec.clear();
+  const int first = options.signal == 0 ? SIGTERM : options.signal;
+  // The signal to every stage at once, then one grace period for all of
+  // them, then each stage's own terminate(): SIGKILL to its group and the
+  // descendants that left it, and the reaping.
+  for (auto& st : stages_) {
+    if (st.done) continue;
+    std::error_code ignored;
+    st.proc.signal_group(first, ignored);
+  }
+  std::error_code wait_ec;
+  if (first != sigkill_number) (void)collect(after(options.grace), wait_ec);
+  for (auto& st : stages_) {
+    if (st.done) continue;
+    terminate_options now = options;
+    now.signal = sigkill_number;
+    now.grace = std::chrono::milliseconds(0);
+    std::error_code stage_ec;
+    terminate_result t = st.proc.terminate(now, stage_ec);
+    if (stage_ec) {
+      if (!ec) ec = stage_ec;
+      continue;
+    }
+    st.result.status = t.status;
+    st.result.run_time = clock::now() - st.started;
+    st.result.killed = true;
+    st.done = true;
+  }
+  return result();
+}
+
+}  // namespace pipekit

@@ -1,0 +1,151 @@
+// `pipekit pipe` against its oracle, bash with `set -o pipefail`, run in the
+// same test on the same stages: equal stdout bytes and equal exit status.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "helpers/temp_dir.hpp"
+#include "helpers/test_support.hpp"
+#include "pipekit/process.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+using pipekit_test::cli_path;
+
+pipekit::run_result run_it(pipekit::command c) {
+  std::error_code ec;
+  pipekit::run_result r = pipekit::run(std::move(c), {}, pipekit::after(60s), 1s, ec);
+  EXPECT_FALSE(ec) << ec.message();
+  return r;
+}
+
+pipekit::run_result under_pipekit(const std::vector<std::string>& stages,
+                                  const std::vector<std::string>& options = {}) {
+  pipekit::command c{cli_path, "pipe"};
+  c.args(options);
+  c.args(stages);
+  return run_it(std::move(c));
+}
+
+pipekit::run_result under_bash(const std::vector<std::string>& stages) {
+  std::string script = "set -o pipefail; ";
+  for (std::size_t i = 0; i < stages.size(); ++i) script += (i ? " | " : "") + stages[i];
+  return run_it(pipekit::command{"bash", "-c", script});
+}
+
+class cli_pipe : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::canonical(dir_.path());
+    // Binary data with every byte value, NULs and lines of all lengths.
+    std::mt19937 gen(42);
+    std::string bin(3 << 20, '\0');
+    for (char& c : bin) c = static_cast<char>(gen() & 0xff);
+    std::ofstream(root_ / "bin", std::ios::binary) << bin;
+    std::ofstream(root_ / "script.sh") << "echo not executable\n";  // mode 0644: not executable
+  }
+  std::string path(const std::string& name) const { return (root_ / name).string(); }
+
+  void expect_same(const std::vector<std::string>& stages, const std::string& why) {
+    const pipekit::run_result ours = under_pipekit(stages);
+    const pipekit::run_result bash = under_bash(stages);
+    EXPECT_EQ(ours.status.code(), bash.status.code())
+        << why << "\nours: " << ours.status.to_string() << " stderr: " << ours.err
+        << "\nbash: " << bash.status.to_string() << " stderr: " << bash.err;
+    EXPECT_TRUE(ours.out == bash.out) << why << ": stdout differs (" << ours.out.size() << " vs " << bash.out.size()
+                                      << " bytes)";
+  }
+
+  pipekit_test::temp_dir dir_;
+  fs::path root_;
+};
+
+TEST_F(cli_pipe, output_and_status_equal_bash_with_pipefail) {
+  expect_same({"printf 'b\\na\\nc\\nb\\n'", "sort", "uniq -c"}, "a plain chain");
+  expect_same({"cat " + path("bin"), "gzip -c", "gunzip -c"}, "binary data");
+  expect_same({"cat " + path("bin"), "od -An -tx1", "tail -n 3"}, "binary data turned into text");
+  expect_same({"sh -c 'exit 3'", "cat"}, "a failing first stage");
+  expect_same({"echo x", "sh -c 'cat; exit 4'", "sh -c 'cat; exit 0'"}, "a failing middle stage");
+  expect_same({"sh -c 'exit 2'", "sh -c 'exit 5'", "true"}, "the rightmost failure wins");
+  expect_same({"sh -c 'kill -9 $$'", "cat"}, "a stage killed by SIGKILL");
+  expect_same({"sh -c 'kill $$'", "cat"}, "a stage killed by SIGTERM");
+  expect_same({"yes", "head -5"}, "a stage that exits before reading all its input (SIGPIPE upstream)");
+  expect_same({"seq 200000", "head -n 1"}, "early exit with a large producer");
+  expect_same({"pipekit-no-such-program", "wc -l"}, "a missing program: 127");
+  expect_same({"echo hi", "pipekit-no-such-program"}, "a missing program at the end");
+  expect_same({path("script.sh"), "cat"}, "a file that is not executable: 126");
+  expect_same({"cat " + path("no-such-file"), "cat"}, "a program that fails to open its input");
+  expect_same({"printf 'no newline at the end'", "cat"}, "a last line without newline");
+  expect_same({"true"}, "one stage");
+  expect_same({"head -c 1000000 " + path("bin"), "tail -c 777"}, "binary tail");
+  expect_same({"echo 'a  b'   \"c\\\"d\"", "cat -A"}, "quotes in a stage");
+}
+
+TEST_F(cli_pipe, a_long_chain_equals_bash) {
+  std::vector<std::string> stages{"seq 5000"};
+  for (int i = 0; i < 25; ++i) stages.push_back(i % 2 ? "cat" : "tr 1 1");
+  stages.push_back("md5sum");
+  expect_same(stages, "27 stages");
+}
+
+TEST_F(cli_pipe, input_and_output_files) {
+  const pipekit::run_result r = under_pipekit({"gzip -c", "gunzip -c"}, {"-i", path("bin"), "-o", path("copy")});
+  EXPECT_EQ(r.status.code(), 0) << r.err;
+  std::ifstream a(path("bin"), std::ios::binary), b(path("copy"), std::ios::binary);
+  const std::string x((std::istreambuf_iterator<char>(a)), {}), y((std::istreambuf_iterator<char>(b)), {});
+  EXPECT_EQ(x.size(), std::size_t{3} << 20);
+  EXPECT_TRUE(x == y);
+}
+
+TEST_F(cli_pipe, a_missing_input_file_is_status_1_and_named) {
+  const pipekit::run_result r = under_pipekit({"cat", "wc -c"}, {"-i", path("no-such-input")});
+  EXPECT_EQ(r.status.code(), 1);
+  EXPECT_EQ(r.out, "0\n");
+  EXPECT_NE(r.err.find("no-such-input"), std::string::npos) << r.err;
+}
+
+TEST_F(cli_pipe, a_missing_program_is_named_with_its_stage) {
+  const pipekit::run_result r = under_pipekit({"echo x", "pipekit-no-such-program -v"});
+  EXPECT_EQ(r.status.code(), 127);
+  EXPECT_NE(r.err.find("stage 2 (pipekit-no-such-program): command not found"), std::string::npos) << r.err;
+}
+
+TEST_F(cli_pipe, timeout_ends_every_stage_with_124) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const pipekit::run_result r = under_pipekit({"sleep 60", "sh -c 'sleep 60; cat'"}, {"--timeout", "0.3"});
+  EXPECT_EQ(r.status.code(), 124) << r.err;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 30s);
+  EXPECT_EQ(pipekit_test::zombie_children(), 0);
+}
+
+TEST_F(cli_pipe, stats_report_every_stage) {
+  const pipekit::run_result r = under_pipekit({"sh -c 'exit 3'", "cat"}, {"--stats", "--json"});
+  EXPECT_EQ(r.status.code(), 3);
+  const auto brace = r.err.find('{');
+  ASSERT_NE(brace, std::string::npos) << r.err;
+  const std::string json = r.err.substr(brace);
+  EXPECT_NE(json.find("\"status\":3"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"argv\":[\"sh\",\"-c\",\"exit 3\"]"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"exit_code\":3"), std::string::npos) << json;
+}
+
+TEST_F(cli_pipe, usage_errors_exit_2_with_one_line) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"pipe"}, {"pipe", "echo 'x"}, {"pipe", "--bogus", "true"}, {"pipe", "true", "   "}}) {
+    pipekit::command c{cli_path};
+    c.args(args);
+    const pipekit::run_result r = run_it(std::move(c));
+    EXPECT_EQ(r.status.code(), 2) << ::testing::PrintToString(args) << ": " << r.err;
+    EXPECT_NE(r.err.find("pipekit: "), std::string::npos) << r.err;
+  }
+}
+
+}  // namespace
