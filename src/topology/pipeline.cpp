@@ -32,9 +32,7 @@ constexpr std::chrono::milliseconds poll_interval{5};
 
 }  // namespace
 
-bool pipeline_result::success() const noexcept {
-  return std::none_of(stages.begin(), stages.end(), failed);
-}
+bool pipeline_result::success() const noexcept { return std::none_of(stages.begin(), stages.end(), failed); }
 
 std::optional<std::size_t> pipeline_result::rightmost_failure() const noexcept {
   for (std::size_t i = stages.size(); i-- > 0;)
@@ -57,8 +55,8 @@ int pipeline_result::shell_code() const noexcept {
     // does not exist, 126 when it exists but cannot be executed, 1 when
     // something before it failed (a redirection, the directory).
     if (s.start_failure.stage != spawn_stage::exec) return 1;
-    const bool not_found = s.start_error == std::errc::no_such_file_or_directory ||
-                           s.start_error == std::errc::not_a_directory;
+    const bool not_found =
+        s.start_error == std::errc::no_such_file_or_directory || s.start_error == std::errc::not_a_directory;
     return not_found ? 127 : 126;
   }
   return s.status.shell_code();
