@@ -1,9 +1,16 @@
-// The platform-neutral half of pipe.hpp: the throwing forms, and capacity
-// through the platform's sys/pipe_capacity.hpp.
+// The platform-neutral half of pipe.hpp: the throwing forms, capacity
+// through the platform's sys/pipe_capacity.hpp, and splice_some() with its
+// copying fallback.
 #include "pipekit/pipe.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <new>
+#include <span>
 
 #include "pipekit/error.hpp"
 #include "sys/pipe_capacity.hpp"
+#include "sys/splice.hpp"
 
 namespace pipekit {
 
@@ -36,6 +43,40 @@ std::size_t set_pipe_capacity(native_handle_type h, std::size_t bytes) {
 std::size_t set_pipe_capacity(native_handle_type h, std::size_t bytes, std::error_code& ec) noexcept {
   ec.clear();
   return detail::set_pipe_capacity(h, bytes, ec);
+}
+
+std::size_t splice_some(handle_stream& from, handle_stream& to, std::size_t max) {
+  std::error_code ec;
+  const std::size_t n = splice_some(from, to, max, no_deadline, ec);
+  detail::throw_if(ec, "splice");
+  return n;
+}
+
+std::size_t splice_some(handle_stream& from, handle_stream& to, std::size_t max, deadline until,
+                        std::error_code& ec) noexcept {
+  ec.clear();
+  if (!from.is_open() || !to.is_open()) {
+    ec = std::make_error_code(std::errc::bad_file_descriptor);
+    return 0;
+  }
+  if (max == 0) return 0;
+  std::size_t moved = 0;
+  if (detail::splice_pipes(from.native_handle(), to.native_handle(), max, until, moved, ec)) return moved;
+  // Through a buffer: one per thread, allocated once, never zero-filled.
+  constexpr std::size_t buffer_size = std::size_t{256} << 10;
+  thread_local std::unique_ptr<std::byte[]> buffer;
+  if (!buffer) {
+    buffer.reset(new (std::nothrow) std::byte[buffer_size]);
+    if (!buffer) {
+      ec = std::make_error_code(std::errc::not_enough_memory);
+      return 0;
+    }
+  }
+  const std::span<std::byte> space(buffer.get(), std::min(max, buffer_size));
+  const std::size_t n = from.read_some(space, until, ec);
+  if (ec || n == 0) return 0;
+  (void)to.write_all(space.first(n), ec);
+  return ec ? 0 : n;
 }
 
 }  // namespace pipekit

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
@@ -54,8 +55,9 @@ class cli_pipe : public ::testing::Test {
   }
   std::string path(const std::string& name) const { return (root_ / name).string(); }
 
-  void expect_same(const std::vector<std::string>& stages, const std::string& why) {
-    const pipekit::run_result ours = under_pipekit(stages);
+  void expect_same(const std::vector<std::string>& stages, const std::string& why,
+                   const std::vector<std::string>& options = {}) {
+    const pipekit::run_result ours = under_pipekit(stages, options);
     const pipekit::run_result bash = under_bash(stages);
     EXPECT_EQ(ours.status.code(), bash.status.code())
         << why << "\nours: " << ours.status.to_string() << " stderr: " << ours.err
@@ -87,6 +89,30 @@ TEST_F(cli_pipe, output_and_status_equal_bash_with_pipefail) {
   expect_same({"true"}, "one stage");
   expect_same({"head -c 1000000 " + path("bin"), "tail -c 777"}, "binary tail");
   expect_same({"echo 'a  b'   \"c\\\"d\"", "cat -A"}, "quotes in a stage");
+}
+
+TEST_F(cli_pipe, metered_output_and_status_equal_bash_too) {
+  const std::vector<std::string> stats{"--stats"};
+  expect_same({"cat " + path("bin"), "gzip -c", "gunzip -c"}, "binary data, metered", stats);
+  expect_same({"yes", "head -5"}, "early exit through a relay", stats);
+  expect_same({"seq 200000", "head -n 1"}, "early exit with a large producer, metered", stats);
+  expect_same({"sh -c 'exit 3'", "cat"}, "a failing stage, metered", stats);
+  expect_same({"pipekit-no-such-program", "wc -l"}, "a missing program, metered", stats);
+}
+
+TEST_F(cli_pipe, stats_count_the_bytes_really_moved) {
+  const pipekit::run_result r =
+      under_pipekit({"head -c 1234567 " + path("bin"), "cat", "wc -c"}, {"--stats", "--json"});
+  ASSERT_EQ(r.status.code(), 0) << r.err;
+  EXPECT_EQ(r.out, "1234567\n");
+  const auto doc = nlohmann::json::parse(r.err.substr(r.err.find('{')));
+  ASSERT_EQ(doc["edges"].size(), 2u) << r.err;
+  for (const auto& e : doc["edges"]) {
+    EXPECT_EQ(e["bytes"], 1234567) << r.err;
+    EXPECT_FALSE(e.contains("error")) << r.err;
+  }
+  EXPECT_EQ(doc["edges"][0]["from"], 0);
+  EXPECT_EQ(doc["edges"][1]["to"], 2);
 }
 
 TEST_F(cli_pipe, a_long_chain_equals_bash) {

@@ -190,6 +190,59 @@ TEST(pipeline, run_times_show_which_stage_ended_first) {
   EXPECT_GE(res.stages[1].run_time, 1500ms);
 }
 
+TEST(pipeline, metered_edges_count_every_byte_and_change_nothing_else) {
+  pipekit::pipeline p{child({"spew", "300000"}), child({"echo"}), child({"count-bytes"})};
+  p.set_stdout(pipekit::stdio::pipe()).meter();
+  pipekit::running_pipeline r = p.spawn();
+  EXPECT_EQ(r.edge_count(), 2u);
+  EXPECT_EQ(r.out().read_to_end(), "300000\n");
+  const pipekit::pipeline_result res = r.wait();
+  EXPECT_TRUE(res.success());
+  ASSERT_EQ(res.edges.size(), 2u);
+  for (const auto& e : res.edges) {
+    EXPECT_EQ(e.bytes, 300000u);
+    EXPECT_FALSE(e.error) << e.error.message();
+    EXPECT_GT(e.duration.count(), 0);
+    EXPECT_GT(e.bytes_per_second(), 0.0);
+  }
+  EXPECT_EQ(r.edge_bytes(0), 300000u);
+}
+
+TEST(pipeline, edge_counters_move_while_the_pipeline_runs) {
+  pipekit::pipeline p{child({"echo"}), child({"count-bytes"})};
+  p.set_stdin(pipekit::stdio::pipe()).set_stdout(pipekit::stdio::pipe()).meter();
+  pipekit::running_pipeline r = p.spawn();
+  r.in().write_all(pattern(5000));
+  const auto until = pipekit::after(20s);
+  while (r.edge_bytes(0) < 5000 && pipekit::clock::now() < until) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(r.edge_bytes(0), 5000u);
+  r.in().write_all(pattern(1000));
+  r.in().close();
+  EXPECT_EQ(r.out().read_to_end(), "6000\n");
+  EXPECT_EQ(r.wait().edges.at(0).bytes, 6000u);
+}
+
+TEST(pipeline, a_metered_edge_whose_reader_leaves_breaks_the_writers_pipe) {
+  // The last stage exits without reading: the relay sees the broken pipe and
+  // passes it upstream, as one pipe would have.
+  pipekit::pipeline p{child({"spew", "50000000"}), child({"exit", "0"})};
+  p.meter();
+  const pipekit::pipeline_result res = p.spawn().wait();
+  ASSERT_EQ(res.edges.size(), 1u);
+  EXPECT_EQ(res.edges[0].error, std::errc::broken_pipe);
+  EXPECT_LT(res.edges[0].bytes, 50000000u);
+  EXPECT_FALSE(res.stages[0].status.success());
+  EXPECT_TRUE(res.stages[1].status.success());
+}
+
+TEST(pipeline, unmetered_pipelines_have_no_edges_to_report) {
+  pipekit::pipeline p{child({"exit", "0"}), child({"exit", "0"})};
+  pipekit::running_pipeline r = p.spawn();
+  EXPECT_EQ(r.edge_count(), 0u);
+  EXPECT_EQ(r.edge_bytes(0), 0u);
+  EXPECT_TRUE(r.wait().edges.empty());
+}
+
 TEST(pipeline, an_empty_pipeline_is_invalid) {
   pipekit::pipeline p;
   std::error_code ec;

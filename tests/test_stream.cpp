@@ -143,3 +143,49 @@ TEST_F(stream_local, channels_over_a_local_connection_both_sending_large_message
 }
 
 }  // namespace
+
+namespace {
+
+// splice_some(): a relay between two pipes (splice(2) on Linux, a buffer
+// elsewhere) moves every byte in order and reports the ends.
+TEST(splice_some, moves_every_byte_between_two_pipes_then_reports_the_end) {
+  pipekit::pipe_pair in = pipekit::make_pipe();
+  pipekit::pipe_pair out = pipekit::make_pipe();
+  const std::string data = pipekit_test::pattern(3 << 20);
+  std::thread writer([&] {
+    in.write_end.write_all(data);
+    in.write_end.close();
+  });
+  std::string got;
+  std::thread reader([&] { got = out.read_end.read_to_end(); });
+  std::error_code ec;
+  std::size_t total = 0;
+  for (std::size_t n; (n = pipekit::splice_some(in.read_end, out.write_end, 1 << 20, pipekit::after(20s), ec)) > 0;)
+    total += n;
+  EXPECT_FALSE(ec) << ec.message();
+  out.write_end.close();
+  writer.join();
+  reader.join();
+  EXPECT_EQ(total, data.size());
+  EXPECT_TRUE(got == data);
+}
+
+TEST(splice_some, a_destination_without_reader_is_broken_pipe_not_a_signal) {
+  pipekit::pipe_pair in = pipekit::make_pipe();
+  pipekit::pipe_pair out = pipekit::make_pipe();
+  out.read_end.close();
+  in.write_end.write_all("some bytes");
+  std::error_code ec;
+  EXPECT_EQ(pipekit::splice_some(in.read_end, out.write_end, 1 << 20, pipekit::after(5s), ec), 0u);
+  EXPECT_EQ(ec, std::errc::broken_pipe);  // and this process is still alive: no SIGPIPE
+}
+
+TEST(splice_some, times_out_when_nothing_comes) {
+  pipekit::pipe_pair in = pipekit::make_pipe();
+  pipekit::pipe_pair out = pipekit::make_pipe();
+  std::error_code ec;
+  EXPECT_EQ(pipekit::splice_some(in.read_end, out.write_end, 1 << 20, pipekit::after(50ms), ec), 0u);
+  EXPECT_EQ(ec, std::errc::timed_out);
+}
+
+}  // namespace

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -59,6 +60,17 @@ std::string start_problem(const stage_result& s) {
   return text;
 }
 
+// "47.7 MiB", "512 B": for reading at a glance (the exact count follows it).
+std::string human_bytes(double v) {
+  static const char* const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  std::size_t u = 0;
+  while (v >= 1024 && u + 1 < std::size(units)) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{:.0f} B", v) : fmt::format("{:.1f} {}", v, units[u]);
+}
+
 std::string status_text(const stage_result& s) {
   if (s.start_error) return "not started: " + start_problem(s);
   return s.status.to_string();
@@ -86,6 +98,19 @@ void print_stats(const pipeline& p, const pipeline_result& r, bool timed_out, in
       stages.push_back(std::move(st));
     }
     doc["stages"] = std::move(stages);
+    nlohmann::ordered_json edges = nlohmann::ordered_json::array();
+    for (std::size_t i = 0; i < r.edges.size(); ++i) {
+      const edge_result& e = r.edges[i];
+      nlohmann::ordered_json ed;
+      ed["from"] = i;
+      ed["to"] = i + 1;
+      ed["bytes"] = e.bytes;
+      ed["seconds"] = std::chrono::duration<double>(e.duration).count();
+      ed["bytes_per_second"] = e.bytes_per_second();
+      if (e.error) ed["error"] = e.error.message();
+      edges.push_back(std::move(ed));
+    }
+    doc["edges"] = std::move(edges);
     fmt::print(stderr, "{}\n", doc.dump());
     return;
   }
@@ -93,6 +118,12 @@ void print_stats(const pipeline& p, const pipeline_result& r, bool timed_out, in
     const stage_result& s = r.stages[i];
     fmt::print(stderr, "pipekit: stage {} ({}): {}, {:.3f} s{}\n", i + 1, program_of(p.stages()[i]), status_text(s),
                std::chrono::duration<double>(s.run_time).count(), s.killed ? ", killed" : "");
+  }
+  for (std::size_t i = 0; i < r.edges.size(); ++i) {
+    const edge_result& e = r.edges[i];
+    fmt::print(stderr, "pipekit: edge {} -> {}: {} ({} bytes) at {}/s{}\n", i + 1, i + 2,
+               human_bytes(static_cast<double>(e.bytes)), e.bytes, human_bytes(e.bytes_per_second()),
+               e.error ? ", ended by: " + e.error.message() : std::string());
   }
   fmt::print(stderr, "pipekit: pipeline: status {}{}\n", code, timed_out ? " (timed out)" : "");
 }
@@ -127,6 +158,7 @@ int run_pipe(const pipe_options& o) {
   if (!o.input_file.empty()) p.set_stdin(stdio::file(o.input_file, file_mode::read));
   if (!o.output_file.empty()) p.set_stdout(stdio::file(o.output_file, file_mode::write));
   p.when_start_fails(on_start_failure::run_others);
+  p.meter(o.stats || o.json);
 
   // Relayed so that pipekit outlives the stages and reports them; see the
   // top of this file for which are passed on.
@@ -216,7 +248,9 @@ void setup_pipe(CLI::App& sub, command_context& ctx) {
   add_duration_option(&sub, "--timeout", o->timeout, "End every stage and what it started after DURATION");
   add_duration_option(&sub, "-k,--kill-after", o->kill_after,
                       "On timeout, SIGKILL this long after SIGTERM (default 5s)");
-  sub.add_flag("--stats", o->stats, "Print each stage's status and run time on stderr");
+  sub.add_flag("--stats", o->stats,
+               "Print each stage's status and run time and each edge's bytes and rate on stderr (the edges "
+               "are then metered: a relay counts what passes, with splice(2) on Linux)");
   sub.add_flag("--json", o->json, "With --stats: one JSON document on stderr instead");
   sub.callback([o, &ctx] { ctx.status = run_pipe(*o); });
 }

@@ -69,6 +69,20 @@ struct pipe_pair {
 PIPEKIT_EXPORT std::size_t set_pipe_capacity(native_handle_type h, std::size_t bytes);
 PIPEKIT_EXPORT std::size_t set_pipe_capacity(native_handle_type h, std::size_t bytes, std::error_code& ec) noexcept;
 
+// Moves up to `max` bytes from the pipe end `from` to the pipe end `to` (a
+// relay between two pipes, e.g. to count what passes) and returns how many
+// moved; 0 with no error at the end of `from`'s stream. Linux: splice(2),
+// so the bytes go from one pipe buffer to the other without being copied
+// through this process, and a timeout moves nothing. Elsewhere, and for
+// ends splice cannot join, through a buffer of this thread: read_some()
+// waits until `until`, then write_all() waits as long as `to` needs (what
+// was read is never dropped). Never raises SIGPIPE: `to` without a reader
+// is std::errc::broken_pipe. One thread at a time per pair.
+[[nodiscard]] PIPEKIT_EXPORT std::size_t splice_some(handle_stream& from, handle_stream& to,
+                                                     std::size_t max = std::size_t{1} << 20);
+[[nodiscard]] PIPEKIT_EXPORT std::size_t splice_some(handle_stream& from, handle_stream& to, std::size_t max,
+                                                     deadline until, std::error_code& ec) noexcept;
+
 // PIPE_BUF: writes up to this size are never interleaved with other writers.
 // 0 where the OS documents no such guarantee (Windows).
 [[nodiscard]] PIPEKIT_EXPORT std::size_t pipe_atomic_write_size() noexcept;

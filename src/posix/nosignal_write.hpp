@@ -19,4 +19,9 @@ ssize_t writev_nosignal(int fd, const struct iovec* iov, int count, int& err) no
 // pending before stays). Costs two pthread_sigmask() calls per write.
 ssize_t writev_with_sigpipe_blocked(int fd, const struct iovec* iov, int count, int& err) noexcept;
 
+// The same guard around any one system call that may raise SIGPIPE
+// (splice(2) has no "no signal" flag): `op(ctx)` is retried on EINTR and
+// returns what the call returns (-1 with errno set on failure).
+ssize_t call_with_sigpipe_blocked(ssize_t (*op)(void* ctx), void* ctx, int& err) noexcept;
+
 }  // namespace pipekit::detail

@@ -1,8 +1,10 @@
 #include "pipekit/topology/pipeline.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <new>
+#include <thread>
 #include <utility>
 
 #include "pipekit/error.hpp"
@@ -10,6 +12,55 @@
 #include "pipekit/poller.hpp"
 
 namespace pipekit {
+
+namespace detail {
+
+// The relay of one metered edge: a thread that moves what the upstream
+// stage writes into the downstream stage's pipe and counts it.
+struct edge_relay {
+  handle_stream from;  // the read end of the upstream stage's pipe
+  handle_stream to;    // the write end of the downstream stage's pipe
+  std::atomic<std::uint64_t> bytes{0};
+  std::atomic<bool> stop{false};
+  clock::time_point started{};
+  edge_result result;  // written by the thread, read once it is joined
+  std::thread thread;
+  bool joined = false;  // result is final
+
+  // How often a relay waiting for data looks at `stop`: what a wait() may
+  // take beyond the last stage's end when a stage's descendant still holds
+  // a pipe.
+  static constexpr std::chrono::milliseconds stop_check{100};
+
+  void run() noexcept {
+    std::error_code ec;
+    while (!stop.load(std::memory_order_relaxed)) {
+      const std::size_t n = splice_some(from, to, std::size_t{1} << 20, after(stop_check), ec);
+      if (ec == std::errc::timed_out) {
+        ec.clear();
+        continue;
+      }
+      if (ec || n == 0) break;
+      bytes.fetch_add(n, std::memory_order_relaxed);
+    }
+    // The downstream stage sees the end; the upstream one, if it writes
+    // again, the broken pipe it would have seen over one pipe.
+    std::error_code ignored;
+    to.close(ignored);
+    from.close(ignored);
+    result.bytes = bytes.load(std::memory_order_relaxed);
+    result.duration = clock::now() - started;
+    result.error = ec;
+  }
+
+  void join() noexcept {
+    stop.store(true, std::memory_order_relaxed);
+    if (thread.joinable()) thread.join();
+    joined = true;
+  }
+};
+
+}  // namespace detail
 
 namespace {
 
@@ -62,6 +113,11 @@ int pipeline_result::shell_code() const noexcept {
   return s.status.shell_code();
 }
 
+double edge_result::bytes_per_second() const noexcept {
+  const double seconds = std::chrono::duration<double>(duration).count();
+  return seconds > 0 ? static_cast<double>(bytes) / seconds : 0.0;
+}
+
 pipeline_error::pipeline_error(std::error_code ec, pipeline_failure failure)
     : std::system_error(ec, describe(failure, ec)), failure_(std::move(failure)) {}
 
@@ -83,6 +139,37 @@ pipeline& pipeline::set_stdout(stdio s) {
 pipeline& pipeline::when_start_fails(on_start_failure action) {
   on_start_failure_ = action;
   return *this;
+}
+pipeline& pipeline::meter(bool on) {
+  meter_ = on;
+  return *this;
+}
+
+running_pipeline::running_pipeline() noexcept = default;
+running_pipeline::running_pipeline(running_pipeline&&) noexcept = default;
+running_pipeline& running_pipeline::operator=(running_pipeline&& other) noexcept {
+  if (this != &other) {
+    finish_relays();
+    stages_ = std::move(other.stages_);
+    relays_ = std::move(other.relays_);
+    in_ = std::move(other.in_);
+    out_ = std::move(other.out_);
+  }
+  return *this;
+}
+running_pipeline::~running_pipeline() {
+  // The stages first (killed unless their commands say detach), so that a
+  // relay blocked on a stage that no longer reads is released.
+  stages_.clear();
+  finish_relays();
+}
+
+std::uint64_t running_pipeline::edge_bytes(std::size_t i) const noexcept {
+  return i < relays_.size() ? relays_[i]->bytes.load(std::memory_order_relaxed) : 0;
+}
+
+void running_pipeline::finish_relays() noexcept {
+  for (auto& r : relays_) r->join();
 }
 
 running_pipeline pipeline::spawn() const {
@@ -121,24 +208,46 @@ running_pipeline pipeline::spawn(std::error_code& ec, pipeline_failure& why) con
   // streams), with pipekit's default capacity: a stage writing 64 KiB
   // chunks does not run in lock-step with its reader as in a shell's 64 KiB
   // pipes (the enlargement is budgeted, see pipe.hpp).
-  std::vector<pipe_pair> edges;
-  edges.reserve(n - 1);
+  // Stage i writes stage_out[i]; stage i + 1 reads stage_in[i]: the two
+  // ends of one pipe, or with metering of two pipes joined by a relay.
+  std::vector<handle_stream> stage_out(n - 1);
+  std::vector<handle_stream> stage_in(n - 1);
   pipe_options edge_options;
   edge_options.for_children = true;
-  for (std::size_t i = 0; i + 1 < n; ++i) {
-    edges.push_back(make_pipe(edge_options, ec));
-    if (ec) {
-      why.why = {spawn_stage::pipe, "edge " + std::to_string(i)};
-      return r;
+  try {
+    for (std::size_t i = 0; i + 1 < n; ++i) {
+      pipe_pair near = make_pipe(edge_options, ec);
+      if (ec) {
+        why.why = {spawn_stage::pipe, "edge " + std::to_string(i)};
+        return r;
+      }
+      stage_out[i] = std::move(near.write_end);
+      if (!meter_) {
+        stage_in[i] = std::move(near.read_end);
+        continue;
+      }
+      pipe_pair far = make_pipe(edge_options, ec);
+      if (ec) {
+        why.why = {spawn_stage::pipe, "edge " + std::to_string(i)};
+        return r;
+      }
+      stage_in[i] = std::move(far.read_end);
+      auto relay = std::make_unique<detail::edge_relay>();
+      relay->from = std::move(near.read_end);
+      relay->to = std::move(far.write_end);
+      r.relays_.push_back(std::move(relay));
     }
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return r;
   }
 
   r.stages_.resize(n);
   std::size_t started = 0;
   for (std::size_t i = 0; i < n; ++i) {
     command stage = stages_[i];
-    stage.set_stdin(i == 0 ? stdin_ : stdio::from(edges[i - 1].read_end.native_handle()));
-    stage.set_stdout(i + 1 == n ? stdout_ : stdio::from(edges[i].write_end.native_handle()));
+    stage.set_stdin(i == 0 ? stdin_ : stdio::from(stage_in[i - 1].native_handle()));
+    stage.set_stdout(i + 1 == n ? stdout_ : stdio::from(stage_out[i].native_handle()));
     auto& st = r.stages_[i];
     std::error_code stage_ec;
     spawn_failure stage_why;
@@ -147,8 +256,8 @@ running_pipeline pipeline::spawn(std::error_code& ec, pipeline_failure& why) con
     // The children hold their own copies now; ours would keep the edge open
     // (a reader would never see the end of its input).
     std::error_code ignored;
-    if (i > 0) edges[i - 1].read_end.close(ignored);
-    if (i + 1 < n) edges[i].write_end.close(ignored);
+    if (i > 0) stage_in[i - 1].close(ignored);
+    if (i + 1 < n) stage_out[i].close(ignored);
     if (!st.proc.valid()) {
       if (!stage_ec) stage_ec = make_error_code(errc::invalid_argument);
       st.result.start_error = stage_ec;
@@ -170,18 +279,27 @@ running_pipeline pipeline::spawn(std::error_code& ec, pipeline_failure& why) con
 
   if (ec && (on_start_failure_ == on_start_failure::stop || started == 0)) {
     // Nothing is left behind: what started is killed and reaped.
-    for (auto& e : edges) {
-      std::error_code ignored;
-      e.read_end.close(ignored);
-      e.write_end.close(ignored);
-    }
     std::error_code ignored;
+    for (auto& e : stage_in) e.close(ignored);
+    for (auto& e : stage_out) e.close(ignored);
     r.terminate(terminate_options{.signal = sigkill_number, .grace = std::chrono::milliseconds(0)}, ignored);
     return running_pipeline{};
   }
   // run_others: the failure is in the stage's result, and the pipeline runs.
   ec.clear();
   why = {};
+  for (auto& relay : r.relays_) {
+    relay->started = r.stages_.front().started;
+    try {
+      relay->thread = std::thread([raw = relay.get()] { raw->run(); });
+    } catch (const std::system_error& e) {
+      // No thread for this edge: its stages see the ends at once.
+      std::error_code ignored;
+      relay->from.close(ignored);
+      relay->to.close(ignored);
+      relay->result.error = e.code();
+    }
+  }
   return r;
 }
 
@@ -209,7 +327,10 @@ bool running_pipeline::collect(deadline until, std::error_code& ec) noexcept {
       all_done = false;
       if (st.proc.native_handle() == invalid_native_handle) some_unwatchable = true;
     }
-    if (all_done) return true;
+    if (all_done) {
+      finish_relays();
+      return true;
+    }
     if (until != no_deadline && clock::now() >= until) return false;
 
     if (!registered) {
@@ -238,6 +359,17 @@ pipeline_result running_pipeline::result() const {
   pipeline_result res;
   res.stages.reserve(stages_.size());
   for (const auto& st : stages_) res.stages.push_back(st.result);
+  res.edges.reserve(relays_.size());
+  for (const auto& relay : relays_) {
+    if (relay->joined) {
+      res.edges.push_back(relay->result);
+    } else {  // still running (a wait that failed): what it has counted so far
+      edge_result so_far;
+      so_far.bytes = relay->bytes.load(std::memory_order_relaxed);
+      so_far.duration = clock::now() - relay->started;
+      res.edges.push_back(so_far);
+    }
+  }
   return res;
 }
 
@@ -301,6 +433,7 @@ pipeline_result running_pipeline::terminate(const terminate_options& options, st
     st.result.killed = true;
     st.done = true;
   }
+  finish_relays();
   return result();
 }
 

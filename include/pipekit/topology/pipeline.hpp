@@ -18,6 +18,14 @@
 // command's: inherited (the default), a file, stdio::to_stdout() (merged
 // into the edge, 2>&1), null, or stdio::pipe() (captured: stage(i).err()).
 //
+// Metered edges (meter()): each edge gets a relay in this process between
+// two pipes, which counts the bytes that pass; on Linux it moves them with
+// splice(2) (splice_some() in pipe.hpp), so counting costs no copy.
+// Counters are readable while the pipeline runs (edge_bytes()) and in the
+// result. A relay closes its downstream pipe at the end of its upstream, and
+// its upstream pipe when the downstream reader has gone, so stages see the
+// ends and broken pipes they would see over one pipe.
+//
 // Start failures: a stage whose program cannot start (not found, not
 // executable, a bad working directory) is reported with its index and
 // program. By default (on_start_failure::stop) nothing is left running: the
@@ -32,7 +40,9 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -62,8 +72,22 @@ struct stage_result {
   bool killed = false;
 };
 
+// What passed through one metered edge (from stage i to stage i + 1).
+struct edge_result {
+  std::uint64_t bytes = 0;
+  // From the pipeline's start to the end of the edge's stream.
+  std::chrono::nanoseconds duration{0};
+  // What ended the edge other than the end of its stream: broken_pipe when
+  // the downstream stage stopped reading first (what the upstream stage then
+  // got too); empty otherwise.
+  std::error_code error;
+  [[nodiscard]] PIPEKIT_EXPORT double bytes_per_second() const noexcept;
+};
+
 struct pipeline_result {
   std::vector<stage_result> stages;
+  // One per edge when the pipeline was metered, else empty.
+  std::vector<edge_result> edges;
 
   // Every stage started and exited with 0.
   [[nodiscard]] PIPEKIT_EXPORT bool success() const noexcept;
@@ -116,11 +140,15 @@ class PIPEKIT_EXPORT pipeline {
   // through running_pipeline::out().
   pipeline& set_stdout(stdio s);
   pipeline& when_start_fails(on_start_failure action);
+  // Counts the bytes on every edge (see "Metered edges"). Off by default:
+  // then the stages share each pipe directly.
+  pipeline& meter(bool on = true);
 
   [[nodiscard]] const std::vector<command>& stages() const noexcept { return stages_; }
   [[nodiscard]] const stdio& stdin_setting() const noexcept { return stdin_; }
   [[nodiscard]] const stdio& stdout_setting() const noexcept { return stdout_; }
   [[nodiscard]] on_start_failure start_failure_action() const noexcept { return on_start_failure_; }
+  [[nodiscard]] bool metered() const noexcept { return meter_; }
 
   // Starts every stage, left to right. An empty pipeline, or a stage that
   // is invalid as a command, is errc::invalid_argument before anything
@@ -137,16 +165,21 @@ class PIPEKIT_EXPORT pipeline {
   stdio stdin_ = stdio::inherit();
   stdio stdout_ = stdio::inherit();
   on_start_failure on_start_failure_ = on_start_failure::stop;
+  bool meter_ = false;
 };
+
+namespace detail {
+struct edge_relay;
+}
 
 class PIPEKIT_EXPORT running_pipeline {
  public:
-  running_pipeline() = default;
-  running_pipeline(running_pipeline&&) noexcept = default;
-  running_pipeline& operator=(running_pipeline&&) noexcept = default;
+  running_pipeline() noexcept;
+  running_pipeline(running_pipeline&&) noexcept;
+  running_pipeline& operator=(running_pipeline&&) noexcept;
   // Stages still running are handled as each command's when_destroyed()
-  // says (killed and reaped by default).
-  ~running_pipeline() = default;
+  // says (killed and reaped by default); relays are stopped and joined.
+  ~running_pipeline();
 
   [[nodiscard]] std::size_t size() const noexcept { return stages_.size(); }
   // Stage i's process (not valid() when it could not start).
@@ -155,6 +188,9 @@ class PIPEKIT_EXPORT running_pipeline {
   // asked for stdio::pipe() (closed streams otherwise).
   [[nodiscard]] handle_stream& in() noexcept { return in_; }
   [[nodiscard]] handle_stream& out() noexcept { return out_; }
+  // Bytes through edge i so far (0 when not metered); any thread, any time.
+  [[nodiscard]] std::uint64_t edge_bytes(std::size_t i) const noexcept;
+  [[nodiscard]] std::size_t edge_count() const noexcept { return relays_.size(); }
 
   // Waits for every stage and returns their results. Throws
   // std::system_error if waiting fails (the error_code form sets `ec`; the
@@ -183,9 +219,12 @@ class PIPEKIT_EXPORT running_pipeline {
   };
   // Collects every stage that has ended by `until`; true when all have.
   bool collect(deadline until, std::error_code& ec) noexcept;
+  // Once every stage has ended: stops the relays and waits for them.
+  void finish_relays() noexcept;
   pipeline_result result() const;
 
   std::vector<stage_state> stages_;
+  std::vector<std::unique_ptr<detail::edge_relay>> relays_;
   handle_stream in_;
   handle_stream out_;
 };

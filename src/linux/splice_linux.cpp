@@ -1,0 +1,73 @@
+// splice(2) between two pipes: the pages move from one pipe buffer to the
+// other, so a relay that counts bytes (a metered pipeline edge) costs no
+// copy. splice has no "no SIGPIPE" flag: the POSIX guard wraps it.
+#include <fcntl.h>
+#include <poll.h>
+
+#include <cerrno>
+
+#include "pipekit/error.hpp"
+#include "posix/nosignal_write.hpp"
+#include "sys/io.hpp"
+#include "sys/splice.hpp"
+
+namespace pipekit::detail {
+
+namespace {
+
+struct splice_call {
+  int from;
+  int to;
+  std::size_t max;
+};
+
+ssize_t splice_once(void* ctx) {
+  const splice_call& c = *static_cast<splice_call*>(ctx);
+  return ::splice(c.from, nullptr, c.to, nullptr, c.max, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+}
+
+}  // namespace
+
+bool splice_pipes(native_handle_type from, native_handle_type to, std::size_t max, deadline until, std::size_t& moved,
+                  std::error_code& ec) noexcept {
+  moved = 0;
+  ec.clear();
+  splice_call call{from, to, max};
+  for (bool first = true;; first = false) {
+    int err = 0;
+    const ssize_t n = call_with_sigpipe_blocked(splice_once, &call, err);
+    if (n >= 0) {
+      moved = static_cast<std::size_t>(n);  // 0: no writer left and nothing buffered
+      return true;
+    }
+    if (first && (err == EINVAL || err == ENOSYS)) return false;  // not two pipes: copy instead
+    if (err != EAGAIN) {
+      ec = err == EPIPE ? std::make_error_code(std::errc::broken_pipe) : system_error_code(err);
+      return true;
+    }
+    // Non-blocking splice found `from` empty or `to` full: wait for the side
+    // that is not ready (both when neither is), never for one that is, so
+    // that the wait cannot spin.
+    struct pollfd now[2] = {{from, POLLIN, 0}, {to, POLLOUT, 0}};
+    if (::poll(now, 2, 0) < 0 && errno != EINTR) {
+      ec = system_error_code(errno);
+      return true;
+    }
+    struct pollfd wait_for[2];
+    nfds_t count = 0;
+    if (now[0].revents == 0) wait_for[count++] = now[0];
+    if (now[1].revents == 0) wait_for[count++] = now[1];
+    if (count == 0) continue;  // both became ready meanwhile
+    const int r = ::poll(wait_for, count, timeout_ms(until));
+    if (r == 0) {
+      ec = make_error_code(errc::timed_out);
+      return true;
+    }
+    if (r < 0 && errno != EINTR) {
+      ec = system_error_code(errno);
+      return true;
+    }
+  }
+}
+
+}  // namespace pipekit::detail
