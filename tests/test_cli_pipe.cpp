@@ -81,6 +81,7 @@ TEST_F(cli_pipe, output_and_status_equal_bash_with_pipefail) {
   expect_same({"sh -c 'kill $$'", "cat"}, "a stage killed by SIGTERM");
   expect_same({"yes", "head -5"}, "a stage that exits before reading all its input (SIGPIPE upstream)");
   expect_same({"seq 200000", "head -n 1"}, "early exit with a large producer");
+  expect_same({"seq 30000", "head -n 1"}, "a producer of 170 KB: more than a shell's pipe holds, SIGPIPE as in bash");
   expect_same({"pipekit-no-such-program", "wc -l"}, "a missing program: 127");
   expect_same({"echo hi", "pipekit-no-such-program"}, "a missing program at the end");
   expect_same({path("script.sh"), "cat"}, "a file that is not executable: 126");
@@ -171,6 +172,66 @@ TEST_F(cli_pipe, usage_errors_exit_2_with_one_line) {
     const pipekit::run_result r = run_it(std::move(c));
     EXPECT_EQ(r.status.code(), 2) << ::testing::PrintToString(args) << ": " << r.err;
     EXPECT_NE(r.err.find("pipekit: "), std::string::npos) << r.err;
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// `pipekit fanin`: the same merge from the command line.
+TEST(cli_fanin, eight_stages_of_100_kb_lines_tear_none_and_tag_says_whose) {
+  std::vector<std::string> stages;
+  for (int i = 0; i < 8; ++i)
+    stages.push_back(pipekit_test::child_path + " lines 30 100000 " + std::string(1, static_cast<char>('a' + i)));
+  pipekit::command c{cli_path, "fanin", "--tag"};
+  c.args(stages);
+  const pipekit::run_result r = run_it(std::move(c));
+  ASSERT_EQ(r.status.code(), 0) << r.err;
+  std::size_t start = 0;
+  int lines = 0;
+  for (std::size_t nl; (nl = r.out.find('\n', start)) != std::string::npos; start = nl + 1, ++lines) {
+    const std::string_view line(r.out.data() + start, nl - start);
+    const std::size_t tab = line.find('\t');
+    ASSERT_NE(tab, std::string_view::npos);
+    const int stage = std::stoi(std::string(line.substr(0, tab)));
+    const std::string_view body = line.substr(tab + 1);
+    ASSERT_EQ(body.size(), 100000u) << "a torn line at byte " << start;
+    EXPECT_EQ(body.find_first_not_of(static_cast<char>('a' + stage - 1)), std::string_view::npos)
+        << "stage " << stage << " line mixed with another";
+  }
+  EXPECT_EQ(lines, 8 * 30);
+}
+
+TEST(cli_fanin, statuses_and_errors_like_pipe) {
+  {
+    pipekit::command c{cli_path, "fanin", "echo a", "sh -c 'exit 4'", "echo b"};
+    const pipekit::run_result r = run_it(std::move(c));
+    EXPECT_EQ(r.status.code(), 4) << r.err;
+    EXPECT_EQ(pipekit_test::split_lines(r.out).size(), 2u);
+  }
+  {
+    pipekit::command c{cli_path, "fanin", "echo a", "pipekit-no-such-program"};
+    const pipekit::run_result r = run_it(std::move(c));
+    EXPECT_EQ(r.status.code(), 127);
+    EXPECT_NE(r.err.find("stage 2 (pipekit-no-such-program): command not found"), std::string::npos) << r.err;
+  }
+  {
+    pipekit::command c{cli_path, "fanin", "--max-line", "10", "printf 'ok\\n0123456789abcdef\\n'"};
+    const pipekit::run_result r = run_it(std::move(c));
+    EXPECT_EQ(r.status.code(), 1);
+    EXPECT_EQ(r.out, "ok\n");
+    EXPECT_NE(r.err.find("longer than 10 bytes"), std::string::npos) << r.err;
+  }
+  {
+    pipekit::command c{cli_path, "fanin", "--timeout", "0.3", "sleep 60", "echo x"};
+    const pipekit::run_result r = run_it(std::move(c));
+    EXPECT_EQ(r.status.code(), 124) << r.err;
+  }
+  {
+    pipekit::command c{cli_path, "fanin", "echo 'unbalanced"};
+    const pipekit::run_result r = run_it(std::move(c));
+    EXPECT_EQ(r.status.code(), 2) << r.err;
   }
 }
 

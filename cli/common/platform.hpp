@@ -3,6 +3,8 @@
 // that main() and the command table need no #if.
 #pragma once
 
+#include "pipekit/native_handle.hpp"
+
 namespace pipekit::cli {
 
 // Where a command exists (a bit set).
@@ -24,5 +26,9 @@ void reserve_standard_descriptors() noexcept;
 // Windows, so "\r\n" ends one). POSIX streams have no text mode.
 void set_binary_stdout();
 void set_binary_stdin();
+
+// This process's standard output as the system names it (descriptor 1; the
+// STD_OUTPUT_HANDLE), not owned: for a pipekit stream over a duplicate of it.
+[[nodiscard]] native_handle_type standard_output_handle() noexcept;
 
 }  // namespace pipekit::cli

@@ -28,4 +28,6 @@ void reserve_standard_descriptors() noexcept {
 void set_binary_stdout() {}
 void set_binary_stdin() {}
 
+native_handle_type standard_output_handle() noexcept { return STDOUT_FILENO; }
+
 }  // namespace pipekit::cli

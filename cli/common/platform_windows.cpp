@@ -1,5 +1,6 @@
 #include <fcntl.h>
 #include <io.h>
+#include <windows.h>
 
 #include <cstdio>
 
@@ -14,5 +15,7 @@ void reserve_standard_descriptors() noexcept {}
 
 void set_binary_stdout() { ::_setmode(::_fileno(stdout), _O_BINARY); }
 void set_binary_stdin() { ::_setmode(::_fileno(stdin), _O_BINARY); }
+
+native_handle_type standard_output_handle() noexcept { return ::GetStdHandle(STD_OUTPUT_HANDLE); }
 
 }  // namespace pipekit::cli

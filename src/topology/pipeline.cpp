@@ -10,6 +10,7 @@
 #include "pipekit/error.hpp"
 #include "pipekit/pipe.hpp"
 #include "pipekit/poller.hpp"
+#include "topology/supervision.hpp"
 
 namespace pipekit {
 
@@ -75,11 +76,6 @@ std::string describe(const pipeline_failure& f, const std::error_code& ec) {
   text += ": " + ec.message();
   return text;
 }
-
-// How long a wait sleeps between polls of stages that have no exit handle
-// to wait on (a system without pidfds): short enough that run times stay
-// accurate to a few milliseconds.
-constexpr std::chrono::milliseconds poll_interval{5};
 
 }  // namespace
 
@@ -209,10 +205,17 @@ running_pipeline pipeline::spawn(std::error_code& ec, pipeline_failure& why) con
   // chunks does not run in lock-step with its reader as in a shell's 64 KiB
   // pipes (the enlargement is budgeted, see pipe.hpp).
   // Stage i writes stage_out[i]; stage i + 1 reads stage_in[i]: the two
-  // ends of one pipe, or with metering of two pipes joined by a relay.
+  // ends of one pipe, or with metering of two pipes joined by a relay. The
+  // pipes have the OS's default capacity, as a shell's: how much a stage can
+  // write before its reader exits decides whether it dies of SIGPIPE, and so
+  // the status `set -o pipefail` reports (`seq 100000 | head -1` is 141 in
+  // bash with 64 KiB pipes, 0 with 1 MiB ones). A metered edge holds up to
+  // two pipes' worth. The ends are made for synchronous use, as programs
+  // use their standard streams.
   std::vector<handle_stream> stage_out(n - 1);
   std::vector<handle_stream> stage_in(n - 1);
   pipe_options edge_options;
+  edge_options.capacity = 0;
   edge_options.for_children = true;
   try {
     for (std::size_t i = 0; i + 1 < n; ++i) {
@@ -304,55 +307,9 @@ running_pipeline pipeline::spawn(std::error_code& ec, pipeline_failure& why) con
 }
 
 bool running_pipeline::collect(deadline until, std::error_code& ec) noexcept {
-  ec.clear();
-  std::optional<poller> waiter;
-  bool registered = false;
-  for (;;) {
-    bool all_done = true;
-    bool some_unwatchable = false;
-    for (auto& st : stages_) {
-      if (st.done) continue;
-      std::optional<exit_status> s = st.proc.try_wait(ec);
-      if (ec) return false;
-      if (s) {
-        st.result.status = *s;
-        st.result.run_time = clock::now() - st.started;
-        st.done = true;
-        if (registered) {
-          std::error_code ignored;
-          waiter->remove(st.proc.native_handle(), ignored);
-        }
-        continue;
-      }
-      all_done = false;
-      if (st.proc.native_handle() == invalid_native_handle) some_unwatchable = true;
-    }
-    if (all_done) {
-      finish_relays();
-      return true;
-    }
-    if (until != no_deadline && clock::now() >= until) return false;
-
-    if (!registered) {
-      // Each stage's exit handle (a pidfd; a process handle on Windows) in
-      // one poller, so the first stage to end is seen when it ends.
-      waiter.emplace(poller_backend::automatic, ec);
-      if (ec) return false;
-      for (std::size_t i = 0; i < stages_.size(); ++i) {
-        auto& st = stages_[i];
-        if (st.done || st.proc.native_handle() == invalid_native_handle) continue;
-        waiter->add(st.proc.native_handle(), events::readable, i, ec);
-        if (ec) return false;
-      }
-      registered = true;
-    }
-    deadline next = until;
-    if (some_unwatchable) next = std::min(until, clock::now() + poll_interval);
-    poll_event evs[16];
-    (void)waiter->wait(evs, next, ec);
-    if (ec == std::errc::timed_out) ec.clear();
-    if (ec) return false;
-  }
+  if (!detail::collect_stages(stages_, until, ec)) return false;
+  finish_relays();
+  return true;
 }
 
 pipeline_result running_pipeline::result() const {
@@ -405,34 +362,7 @@ pipeline_result running_pipeline::terminate(const terminate_options& options) {
 }
 
 pipeline_result running_pipeline::terminate(const terminate_options& options, std::error_code& ec) noexcept {
-  ec.clear();
-  const int first = options.signal == 0 ? SIGTERM : options.signal;
-  // The signal to every stage at once, then one grace period for all of
-  // them, then each stage's own terminate(): SIGKILL to its group and the
-  // descendants that left it, and the reaping.
-  for (auto& st : stages_) {
-    if (st.done) continue;
-    std::error_code ignored;
-    st.proc.signal_group(first, ignored);
-  }
-  std::error_code wait_ec;
-  if (first != sigkill_number) (void)collect(after(options.grace), wait_ec);
-  for (auto& st : stages_) {
-    if (st.done) continue;
-    terminate_options now = options;
-    now.signal = sigkill_number;
-    now.grace = std::chrono::milliseconds(0);
-    std::error_code stage_ec;
-    terminate_result t = st.proc.terminate(now, stage_ec);
-    if (stage_ec) {
-      if (!ec) ec = stage_ec;
-      continue;
-    }
-    st.result.status = t.status;
-    st.result.run_time = clock::now() - st.started;
-    st.result.killed = true;
-    st.done = true;
-  }
+  detail::terminate_stages(stages_, options, ec);
   finish_relays();
   return result();
 }

@@ -23,6 +23,7 @@
 //                        input matched the pattern
 //   wait-eof             block until stdin reaches EOF, then print "eof"
 //   count-bytes          read stdin to EOF, then print how many bytes came
+//   lines N LEN CHAR     write N lines of LEN times CHAR, each with one write()
 //   spawn-grandchild     start a grandchild (pipekit_child sleep 60000) that
 //                        inherits stdout, print its pid, then sleep 60 s
 //
@@ -553,6 +554,12 @@ int run_mode(int argc, char** argv) {
     while (read_some(0, buf.data(), buf.size()) > 0) {
     }
     return write_all(1, "eof\n") ? 0 : 1;
+  }
+  if (mode == "lines") {
+    const std::string line = std::string(static_cast<std::size_t>(num(3)), argc > 4 ? argv[4][0] : 'x') + "\n";
+    for (long long i = 0; i < num(2); ++i)
+      if (!write_all(1, line)) return 1;
+    return 0;
   }
   if (mode == "count-bytes") {
     std::vector<char> buf(65536);

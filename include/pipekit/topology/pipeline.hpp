@@ -13,8 +13,9 @@
 // Each stage is a `command` with all its settings; the pipeline owns only
 // the ends: the first stage's stdin and the last one's stdout (set_stdin /
 // set_stdout; a stage's own setting for those is replaced), and what joins
-// the stages — one OS pipe per edge, shared by the two stages directly, so
-// the data never passes through this process. A stage's stderr is its
+// the stages — one OS pipe per edge (of the OS's default capacity, as a
+// shell's), shared by the two stages directly, so the data never passes
+// through this process. A stage's stderr is its
 // command's: inherited (the default), a file, stdio::to_stdout() (merged
 // into the edge, 2>&1), null, or stdio::pipe() (captured: stage(i).err()).
 //
@@ -24,7 +25,9 @@
 // Counters are readable while the pipeline runs (edge_bytes()) and in the
 // result. A relay closes its downstream pipe at the end of its upstream, and
 // its upstream pipe when the downstream reader has gone, so stages see the
-// ends and broken pipes they would see over one pipe.
+// ends and broken pipes they would see over one pipe — except that a
+// metered edge holds up to two pipes' worth of bytes, so a writer whose
+// reader exits early may finish where over one pipe it got SIGPIPE.
 //
 // Start failures: a stage whose program cannot start (not found, not
 // executable, a bad working directory) is reported with its index and
@@ -170,7 +173,15 @@ class PIPEKIT_EXPORT pipeline {
 
 namespace detail {
 struct edge_relay;
-}
+// One supervised child of a topology (a pipeline's stage, a fan-in's
+// producer): src/topology/supervision.hpp waits for and ends them.
+struct supervised_stage {
+  process proc;
+  clock::time_point started{};
+  stage_result result;
+  bool done = false;  // result is final (ended and reaped, or never started)
+};
+}  // namespace detail
 
 class PIPEKIT_EXPORT running_pipeline {
  public:
@@ -211,19 +222,13 @@ class PIPEKIT_EXPORT running_pipeline {
 
  private:
   friend class pipeline;
-  struct stage_state {
-    process proc;
-    clock::time_point started{};
-    stage_result result;
-    bool done = false;  // result is final (ended and reaped, or never started)
-  };
   // Collects every stage that has ended by `until`; true when all have.
   bool collect(deadline until, std::error_code& ec) noexcept;
   // Once every stage has ended: stops the relays and waits for them.
   void finish_relays() noexcept;
   pipeline_result result() const;
 
-  std::vector<stage_state> stages_;
+  std::vector<detail::supervised_stage> stages_;
   std::vector<std::unique_ptr<detail::edge_relay>> relays_;
   handle_stream in_;
   handle_stream out_;

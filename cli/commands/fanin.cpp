@@ -1,0 +1,129 @@
+// pipekit fanin [--tag] [--max-line BYTES] [--timeout DURATION] [--stats] STAGE...
+//
+// Runs every STAGE at once and merges their stdout into ours one whole line
+// at a time (pipekit::fan_in, pipekit/topology/fan_in.hpp): no line is ever
+// torn, however long, unlike producers sharing one pipe (`{ a & b & } | c`),
+// where lines longer than PIPE_BUF interleave. Each STAGE is one argument
+// split as `pipekit pipe` splits it. Exit status as `pipekit pipe`'s: the
+// rightmost failing stage's (127, 126, 128+N), 124 on timeout, 1 when a
+// line passed --max-line or the output could not be written.
+#include <fmt/core.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "commands/commands.hpp"
+#include "common/errors.hpp"
+#include "common/exit_codes.hpp"
+#include "common/options.hpp"
+#include "common/platform.hpp"
+#include "pipekit/error.hpp"
+#include "pipekit/handle.hpp"
+#include "pipekit/shell_words.hpp"
+#include "pipekit/topology/fan_in.hpp"
+
+namespace pipekit::cli {
+
+namespace {
+
+struct fanin_options {
+  std::vector<std::string> stages;
+  bool tag = false;
+  bool stats = false;
+  std::optional<std::uint64_t> max_line;
+  std::optional<seconds_d> timeout;
+};
+
+int run_fanin(const fanin_options& o) {
+  std::vector<command> producers;
+  for (const std::string& text : o.stages) {
+    std::vector<std::string> words;
+    try {
+      words = split_shell_words(text);
+    } catch (const std::invalid_argument& e) {
+      print_error("stage '{}': {}", text, e.what());
+      return exit_usage;
+    }
+    if (words.empty()) {
+      print_error("stage {} is empty", producers.size() + 1);
+      return exit_usage;
+    }
+    producers.push_back(command{std::move(words)}.group(process_group::inherit));
+  }
+
+  fan_in_options options;
+  if (o.max_line) options.max_record_size = *o.max_line;
+  if (o.tag) options.prefix = [](std::size_t i) { return std::to_string(i + 1) + "\t"; };
+  if (o.timeout && o.timeout->count() > 0)
+    options.until = after(std::chrono::duration_cast<std::chrono::milliseconds>(*o.timeout));
+
+  // Our stdout through a duplicate we own, so that closing it leaves fd 1 alone.
+  set_binary_stdout();
+  handle borrowed(standard_output_handle());
+  std::error_code ec;
+  handle copy = borrowed.duplicate(ec);
+  (void)borrowed.release();
+  if (ec) {
+    print_error("cannot use stdout: {}", ec.message());
+    return exit_failure;
+  }
+  handle_stream out(std::move(copy));
+
+  const fan_in_result r = fan_in(producers, out, options, ec);
+  if (ec) {
+    print_error("fanin: {}", ec.message());
+    return exit_failure;
+  }
+  bool line_problem = false;
+  for (std::size_t i = 0; i < r.producers.size(); ++i) {
+    const producer_result& p = r.producers[i];
+    const std::string& program = producers[i].argv().front();
+    if (p.stage.start_error) {
+      const bool not_found = p.stage.start_failure.stage == spawn_stage::exec &&
+                             p.stage.start_error == std::errc::no_such_file_or_directory;
+      print_error("stage {} ({}): {}", i + 1, program, not_found ? "command not found" : p.stage.start_error.message());
+    }
+    if (p.error == errc::message_too_large) {
+      print_error("stage {} ({}): a line longer than {} bytes; its output stopped there", i + 1, program,
+                  options.max_record_size);
+      line_problem = true;
+    } else if (p.error) {
+      print_error("stage {} ({}): reading its output: {}", i + 1, program, p.error.message());
+      line_problem = true;
+    }
+    if (o.stats)
+      fmt::print(stderr, "pipekit: stage {} ({}): {}, {} lines, {} bytes{}\n", i + 1, program,
+                 p.stage.start_error ? std::string("not started") : p.stage.status.to_string(), p.records, p.bytes,
+                 p.unterminated_last ? ", last line had no newline (added)" : "");
+  }
+  if (r.output_error && r.output_error != std::errc::broken_pipe)
+    print_error("writing the merged output: {}", r.output_error.message());
+  if (r.timed_out) return exit_timed_out;
+  const int code = r.statuses().shell_code();
+  if (code != 0) return code;
+  return line_problem || r.output_error ? exit_failure : 0;
+}
+
+}  // namespace
+
+void setup_fanin(CLI::App& sub, command_context& ctx) {
+  auto o = std::make_shared<fanin_options>();
+  sub.footer(
+      "Each STAGE is one argument, split into words as `pipekit pipe` splits it. Their stdout lines are\n"
+      "merged into ours whole: no line is torn, however long (a last line without newline gets one).\n"
+      "  pipekit fanin --tag 'grep -h ERROR a.log' 'grep -h ERROR b.log'\n\n"
+      "Exit status: 0 when every stage succeeds, else the rightmost failing stage's status (as pipe);\n"
+      "124 on --timeout; 1 when a line passed --max-line; 2 for a usage error.");
+  sub.add_option("stages", o->stages, "The stages, each one quoted argument")->type_name("STAGE")->required();
+  sub.add_flag("--tag", o->tag, "Prefix each line with its stage's number (from 1) and a tab");
+  add_size_option(&sub, "--max-line", o->max_line, "The longest line held for one stage (default 16M)");
+  add_duration_option(&sub, "--timeout", o->timeout, "End every stage and what it started after DURATION");
+  sub.add_flag("--stats", o->stats, "Print each stage's status, lines and bytes on stderr");
+  sub.callback([o, &ctx] { ctx.status = run_fanin(*o); });
+}
+
+}  // namespace pipekit::cli
