@@ -21,9 +21,9 @@
 #include "common/exit_codes.hpp"
 #include "common/options.hpp"
 #include "common/platform.hpp"
+#include "common/stages.hpp"
 #include "pipekit/error.hpp"
 #include "pipekit/handle.hpp"
-#include "pipekit/shell_words.hpp"
 #include "pipekit/topology/fan_in.hpp"
 
 namespace pipekit::cli {
@@ -39,21 +39,9 @@ struct fanin_options {
 };
 
 int run_fanin(const fanin_options& o) {
-  std::vector<command> producers;
-  for (const std::string& text : o.stages) {
-    std::vector<std::string> words;
-    try {
-      words = split_shell_words(text);
-    } catch (const std::invalid_argument& e) {
-      print_error("stage '{}': {}", text, e.what());
-      return exit_usage;
-    }
-    if (words.empty()) {
-      print_error("stage {} is empty", producers.size() + 1);
-      return exit_usage;
-    }
-    producers.push_back(command{std::move(words)}.group(process_group::inherit));
-  }
+  const std::optional<std::vector<command>> parsed = parse_stages(o.stages);
+  if (!parsed) return exit_usage;
+  const std::vector<command>& producers = *parsed;
 
   fan_in_options options;
   if (o.max_line) options.max_record_size = *o.max_line;
@@ -82,11 +70,7 @@ int run_fanin(const fanin_options& o) {
   for (std::size_t i = 0; i < r.producers.size(); ++i) {
     const producer_result& p = r.producers[i];
     const std::string& program = producers[i].argv().front();
-    if (p.stage.start_error) {
-      const bool not_found = p.stage.start_failure.stage == spawn_stage::exec &&
-                             p.stage.start_error == std::errc::no_such_file_or_directory;
-      print_error("stage {} ({}): {}", i + 1, program, not_found ? "command not found" : p.stage.start_error.message());
-    }
+    if (p.stage.start_error) print_error("stage {} ({}): {}", i + 1, program, start_problem(p.stage));
     if (p.error == errc::message_too_large) {
       print_error("stage {} ({}): a line longer than {} bytes; its output stopped there", i + 1, program,
                   options.max_record_size);

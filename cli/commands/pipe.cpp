@@ -31,7 +31,7 @@
 #include "common/errors.hpp"
 #include "common/exit_codes.hpp"
 #include "common/options.hpp"
-#include "pipekit/shell_words.hpp"
+#include "common/stages.hpp"
 #include "pipekit/signals.hpp"
 #include "pipekit/topology/pipeline.hpp"
 
@@ -50,15 +50,6 @@ struct pipe_options {
 };
 
 std::string program_of(const command& c) { return c.argv().empty() ? std::string() : c.argv().front(); }
-
-// "command not found" where a shell says so; else what the system said.
-std::string start_problem(const stage_result& s) {
-  if (s.start_failure.stage == spawn_stage::exec && s.start_error == std::errc::no_such_file_or_directory)
-    return "command not found";
-  std::string text = s.start_error.message();
-  if (!s.start_failure.detail.empty()) text = s.start_failure.detail + ": " + text;
-  return text;
-}
 
 // "47.7 MiB", "512 B": for reading at a glance (the exact count follows it).
 std::string human_bytes(double v) {
@@ -140,21 +131,9 @@ bool forwarded(int sig) {
 }
 
 int run_pipe(const pipe_options& o) {
-  pipeline p;
-  for (const std::string& text : o.stages) {
-    std::vector<std::string> words;
-    try {
-      words = split_shell_words(text);
-    } catch (const std::invalid_argument& e) {
-      print_error("stage '{}': {}", text, e.what());
-      return exit_usage;
-    }
-    if (words.empty()) {
-      print_error("stage {} is empty", p.stages().size() + 1);
-      return exit_usage;
-    }
-    p.add(command{std::move(words)}.group(process_group::inherit));
-  }
+  const std::optional<std::vector<command>> stages = parse_stages(o.stages);
+  if (!stages) return exit_usage;
+  pipeline p(*stages);
   if (!o.input_file.empty()) p.set_stdin(stdio::file(o.input_file, file_mode::read));
   if (!o.output_file.empty()) p.set_stdout(stdio::file(o.output_file, file_mode::write));
   p.when_start_fails(on_start_failure::run_others);

@@ -1,0 +1,24 @@
+// What `pipekit pipe` and `pipekit fanin` share: STAGE arguments made into
+// commands, and how a stage that could not start is described.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pipekit/process.hpp"
+#include "pipekit/topology/pipeline.hpp"
+
+namespace pipekit::cli {
+
+// Each STAGE split by split_shell_words() into a command that stays in
+// pipekit's process group (as a shell keeps a job's stages in one group).
+// nullopt after printing "pipekit: stage ...: <why>" for an unbalanced
+// quote or an empty stage (a usage error).
+[[nodiscard]] std::optional<std::vector<command>> parse_stages(const std::vector<std::string>& stages);
+
+// "command not found" where a shell says so; else what the system said,
+// with what it was about ("missing.txt: No such file or directory").
+[[nodiscard]] std::string start_problem(const stage_result& s);
+
+}  // namespace pipekit::cli
