@@ -209,9 +209,9 @@ running_pipeline pipeline::spawn(std::error_code& ec, pipeline_failure& why) con
   // pipes have the OS's default capacity, as a shell's: how much a stage can
   // write before its reader exits decides whether it dies of SIGPIPE, and so
   // the status `set -o pipefail` reports (`seq 100000 | head -1` is 141 in
-  // bash with 64 KiB pipes, 0 with 1 MiB ones). A metered edge holds up to
-  // two pipes' worth. The ends are made for synchronous use, as programs
-  // use their standard streams.
+  // bash with 64 KiB pipes, 0 with 1 MiB ones). A metered edge's two pipes
+  // are 1 MiB each (so it holds more: documented in the header). The ends
+  // are made for synchronous use, as programs use their standard streams.
   std::vector<handle_stream> stage_out(n - 1);
   std::vector<handle_stream> stage_in(n - 1);
   pipe_options edge_options;
@@ -219,7 +219,9 @@ running_pipeline pipeline::spawn(std::error_code& ec, pipeline_failure& why) con
   edge_options.for_children = true;
   try {
     for (std::size_t i = 0; i + 1 < n; ++i) {
-      pipe_pair near = make_pipe(edge_options, ec);
+      pipe_options near_options = edge_options;
+      if (meter_) near_options.capacity = default_pipe_capacity;
+      pipe_pair near = make_pipe(near_options, ec);
       if (ec) {
         why.why = {spawn_stage::pipe, "edge " + std::to_string(i)};
         return r;
@@ -229,7 +231,11 @@ running_pipeline pipeline::spawn(std::error_code& ec, pipeline_failure& why) con
         stage_in[i] = std::move(near.read_end);
         continue;
       }
-      pipe_pair far = make_pipe(edge_options, ec);
+      // The relay's pipes are pipekit's larger ones: a relay woken for every
+      // 64 KiB costs more than the stages' own work (see bench/README.md).
+      pipe_options relay_options = edge_options;
+      relay_options.capacity = default_pipe_capacity;
+      pipe_pair far = make_pipe(relay_options, ec);
       if (ec) {
         why.why = {spawn_stage::pipe, "edge " + std::to_string(i)};
         return r;

@@ -26,8 +26,9 @@
 // result. A relay closes its downstream pipe at the end of its upstream, and
 // its upstream pipe when the downstream reader has gone, so stages see the
 // ends and broken pipes they would see over one pipe — except that a
-// metered edge holds up to two pipes' worth of bytes, so a writer whose
-// reader exits early may finish where over one pipe it got SIGPIPE.
+// metered edge holds more bytes (two pipes of pipekit's 1 MiB, so that the
+// relay is not woken for every 64 KiB), so a writer whose reader exits
+// early may finish where over one OS-sized pipe it got SIGPIPE.
 //
 // Start failures: a stage whose program cannot start (not found, not
 // executable, a bad working directory) is reported with its index and
