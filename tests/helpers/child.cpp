@@ -24,6 +24,9 @@
 //   wait-eof             block until stdin reaches EOF, then print "eof"
 //   count-bytes          read stdin to EOF, then print how many bytes came
 //   lines N LEN CHAR     write N lines of LEN times CHAR, each with one write()
+//   mesh-member          join_mesh(), send "from RANK" to every peer, expect
+//                        "from J" from each peer J; print "ok RANK" (exit 0)
+//                        or what was wrong (exit 1)
 //   spawn-grandchild     start a grandchild (pipekit_child sleep 60000) that
 //                        inherits stdout, print its pid, then sleep 60 s
 //
@@ -90,6 +93,8 @@
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include "pipekit/topology/mesh.hpp"
 
 #ifdef _WIN32
 // The C runtime of mingw-w64 can expand wildcards in the command line before
@@ -508,6 +513,27 @@ int spawn_escapee(int argc, char** argv) {
 }
 #endif
 
+// One member of a pipekit mesh (tests/test_mesh.cpp).
+int mesh_member() {
+  try {
+    pipekit::mesh_membership me = pipekit::join_mesh();
+    for (std::size_t j = 0; j < me.size; ++j)
+      if (j != me.rank) me.peers[j].send("from " + std::to_string(me.rank));
+    for (std::size_t j = 0; j < me.size; ++j) {
+      if (j == me.rank) continue;
+      std::string got;
+      if (!me.peers[j].recv(got, pipekit::after(std::chrono::seconds(30))) || got != "from " + std::to_string(j)) {
+        write_all(1, "bad: from peer " + std::to_string(j) + " got '" + got + "'\n");
+        return 1;
+      }
+    }
+    return write_all(1, "ok " + std::to_string(me.rank) + "\n") ? 0 : 1;
+  } catch (const std::exception& e) {
+    write_all(1, std::string("bad: ") + e.what() + "\n");
+    return 1;
+  }
+}
+
 // The modes; argv is UTF-8 on both systems.
 int run_mode(int argc, char** argv) {
   if (argc < 2) {
@@ -561,6 +587,7 @@ int run_mode(int argc, char** argv) {
       if (!write_all(1, line)) return 1;
     return 0;
   }
+  if (mode == "mesh-member") return mesh_member();
   if (mode == "count-bytes") {
     std::vector<char> buf(65536);
     unsigned long long total = 0;
