@@ -108,7 +108,9 @@ TEST(fan_in, a_producer_that_cannot_start_is_reported_and_the_others_run) {
 
 TEST(fan_in, the_deadline_ends_every_producer) {
   pipekit::fan_in_options options;
-  options.until = pipekit::after(300ms);
+  // Long enough for the quick producer to start and finish under Wine too
+  // (a process start there takes ~300 ms); the sleeper needs 60 s.
+  options.until = pipekit::after(3s);
   pipekit::fan_in_result r;
   const auto t0 = pipekit::clock::now();
   (void)merged({child({"sleep", "60000"}), child({"lines", "1", "1", "a"})}, options, r);
