@@ -79,4 +79,18 @@ std::size_t splice_some(handle_stream& from, handle_stream& to, std::size_t max,
   return ec ? 0 : n;
 }
 
+std::size_t tee_some(handle_stream& from, handle_stream& to, std::size_t max, deadline until,
+                     std::error_code& ec) noexcept {
+  ec.clear();
+  if (!from.is_open() || !to.is_open()) {
+    ec = std::make_error_code(std::errc::bad_file_descriptor);
+    return 0;
+  }
+  if (max == 0) return 0;
+  std::size_t copied = 0;
+  if (detail::tee_pipes(from.native_handle(), to.native_handle(), max, until, copied, ec)) return copied;
+  ec = make_error_code(errc::not_supported);
+  return 0;
+}
+
 }  // namespace pipekit

@@ -83,6 +83,23 @@ PIPEKIT_EXPORT std::size_t set_pipe_capacity(native_handle_type h, std::size_t b
 [[nodiscard]] PIPEKIT_EXPORT std::size_t splice_some(handle_stream& from, handle_stream& to, std::size_t max,
                                                      deadline until, std::error_code& ec) noexcept;
 
+// Copies up to `max` bytes from the start of the pipe `from` into the pipe
+// `to` without consuming them: the next read of `from` (or the next
+// tee_some) sees the same bytes again. For sending one stream to several
+// readers at no copy: tee to all but one, then splice_some() (which
+// consumes) to the last. Waits until `until` for data in `from` and room in
+// `to`; may copy fewer than `max` (as much as `to` has room for) and
+// returns 0 with no error at the end of `from`'s stream. Linux: tee(2), the
+// pages are shared, never copied. Elsewhere, or when either end is not a
+// pipe, errc::not_supported and nothing done: copy through a buffer
+// instead. `to` without a reader is std::errc::broken_pipe, never SIGPIPE.
+[[nodiscard]] PIPEKIT_EXPORT std::size_t tee_some(handle_stream& from, handle_stream& to, std::size_t max,
+                                                  deadline until, std::error_code& ec) noexcept;
+
+// The bytes written to the pipe behind `h` and not yet read (FIONREAD;
+// PeekNamedPipe on Windows), e.g. to see how far behind its reader is.
+[[nodiscard]] PIPEKIT_EXPORT std::size_t pipe_buffered_bytes(native_handle_type h, std::error_code& ec) noexcept;
+
 // PIPE_BUF: writes up to this size are never interleaved with other writers.
 // 0 where the OS documents no such guarantee (Windows).
 [[nodiscard]] PIPEKIT_EXPORT std::size_t pipe_atomic_write_size() noexcept;

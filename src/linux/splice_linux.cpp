@@ -1,6 +1,8 @@
-// splice(2) between two pipes: the pages move from one pipe buffer to the
-// other, so a relay that counts bytes (a metered pipeline edge) costs no
-// copy. splice has no "no SIGPIPE" flag: the POSIX guard wraps it.
+// splice(2) and tee(2) between two pipes: the pages move (splice) or are
+// shared (tee) from one pipe buffer to the other, so a relay that counts
+// bytes (a metered pipeline edge) or copies them to several readers (a
+// fan-out) costs no copy. Neither has a "no SIGPIPE" flag: the POSIX guard
+// wraps them.
 #include <fcntl.h>
 #include <poll.h>
 
@@ -15,39 +17,44 @@ namespace pipekit::detail {
 
 namespace {
 
-struct splice_call {
+struct pipe_call {
   int from;
   int to;
   std::size_t max;
 };
 
 ssize_t splice_once(void* ctx) {
-  const splice_call& c = *static_cast<splice_call*>(ctx);
+  const pipe_call& c = *static_cast<pipe_call*>(ctx);
   return ::splice(c.from, nullptr, c.to, nullptr, c.max, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 }
 
-}  // namespace
+ssize_t tee_once(void* ctx) {
+  const pipe_call& c = *static_cast<pipe_call*>(ctx);
+  return ::tee(c.from, c.to, c.max, SPLICE_F_NONBLOCK);
+}
 
-bool splice_pipes(native_handle_type from, native_handle_type to, std::size_t max, deadline until, std::size_t& moved,
-                  std::error_code& ec) noexcept {
+// One non-blocking call at a time, waiting between them for the side that
+// is not ready: shared by splice and tee, which differ only in whether
+// `from` is consumed.
+bool between_pipes(ssize_t (*once)(void*), native_handle_type from, native_handle_type to, std::size_t max,
+                   deadline until, std::size_t& moved, std::error_code& ec) noexcept {
   moved = 0;
   ec.clear();
-  splice_call call{from, to, max};
+  pipe_call call{from, to, max};
   for (bool first = true;; first = false) {
     int err = 0;
-    const ssize_t n = call_with_sigpipe_blocked(splice_once, &call, err);
+    const ssize_t n = call_with_sigpipe_blocked(once, &call, err);
     if (n >= 0) {
       moved = static_cast<std::size_t>(n);  // 0: no writer left and nothing buffered
       return true;
     }
-    if (first && (err == EINVAL || err == ENOSYS)) return false;  // not two pipes: copy instead
+    if (first && (err == EINVAL || err == ENOSYS)) return false;  // not two pipes: the caller copies
     if (err != EAGAIN) {
       ec = err == EPIPE ? std::make_error_code(std::errc::broken_pipe) : system_error_code(err);
       return true;
     }
-    // Non-blocking splice found `from` empty or `to` full: wait for the side
-    // that is not ready (both when neither is), never for one that is, so
-    // that the wait cannot spin.
+    // Found `from` empty or `to` full: wait for the side that is not ready
+    // (both when neither is), never for one that is, so the wait cannot spin.
     struct pollfd now[2] = {{from, POLLIN, 0}, {to, POLLOUT, 0}};
     if (::poll(now, 2, 0) < 0 && errno != EINTR) {
       ec = system_error_code(errno);
@@ -68,6 +75,18 @@ bool splice_pipes(native_handle_type from, native_handle_type to, std::size_t ma
       return true;
     }
   }
+}
+
+}  // namespace
+
+bool splice_pipes(native_handle_type from, native_handle_type to, std::size_t max, deadline until, std::size_t& moved,
+                  std::error_code& ec) noexcept {
+  return between_pipes(splice_once, from, to, max, until, moved, ec);
+}
+
+bool tee_pipes(native_handle_type from, native_handle_type to, std::size_t max, deadline until, std::size_t& moved,
+               std::error_code& ec) noexcept {
+  return between_pipes(tee_once, from, to, max, until, moved, ec);
 }
 
 }  // namespace pipekit::detail

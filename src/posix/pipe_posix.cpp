@@ -1,5 +1,6 @@
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -63,5 +64,15 @@ pipe_pair make_pipe(const pipe_options& options, std::error_code& ec) noexcept {
 }
 
 std::size_t pipe_atomic_write_size() noexcept { return PIPE_BUF; }
+
+std::size_t pipe_buffered_bytes(native_handle_type h, std::error_code& ec) noexcept {
+  ec.clear();
+  int n = 0;
+  if (::ioctl(h, FIONREAD, &n) < 0) {
+    ec = detail::system_error_code(errno);
+    return 0;
+  }
+  return static_cast<std::size_t>(n);
+}
 
 }  // namespace pipekit

@@ -1,6 +1,7 @@
-// Internal: moving bytes from one pipe to another inside the kernel, for
-// pipekit::splice_some() (src/pipe.cpp), which copies through a buffer
-// wherever this says it cannot. Linux: src/linux/splice_linux.cpp.
+// Internal: moving (splice) or copying (tee) bytes from one pipe to another
+// inside the kernel, for pipekit::splice_some() and tee_some() (src/pipe.cpp);
+// splice_some() copies through a buffer wherever this says it cannot.
+// Linux: src/linux/splice_linux.cpp.
 #pragma once
 
 #include <cstddef>
@@ -20,9 +21,17 @@ namespace pipekit::detail {
 #if defined(__linux__)
 bool splice_pipes(native_handle_type from, native_handle_type to, std::size_t max, deadline until, std::size_t& moved,
                   std::error_code& ec) noexcept;
+// The same, but the bytes stay in `from` too: tee(2).
+bool tee_pipes(native_handle_type from, native_handle_type to, std::size_t max, deadline until, std::size_t& moved,
+               std::error_code& ec) noexcept;
 #else
 inline bool splice_pipes(native_handle_type, native_handle_type, std::size_t, deadline, std::size_t& moved,
                          std::error_code&) noexcept {
+  moved = 0;
+  return false;
+}
+inline bool tee_pipes(native_handle_type, native_handle_type, std::size_t, deadline, std::size_t& moved,
+                      std::error_code&) noexcept {
   moved = 0;
   return false;
 }

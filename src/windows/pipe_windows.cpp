@@ -111,4 +111,14 @@ pipe_pair make_pipe(const pipe_options& options, std::error_code& ec) noexcept {
 // Windows documents no atomicity for pipe writes between several writers.
 std::size_t pipe_atomic_write_size() noexcept { return 0; }
 
+std::size_t pipe_buffered_bytes(native_handle_type h, std::error_code& ec) noexcept {
+  ec.clear();
+  DWORD available = 0;
+  if (!::PeekNamedPipe(h, nullptr, 0, nullptr, &available, nullptr)) {
+    ec = detail::last_win_error();
+    return 0;
+  }
+  return available;
+}
+
 }  // namespace pipekit

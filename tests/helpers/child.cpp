@@ -23,6 +23,9 @@
 //                        input matched the pattern
 //   wait-eof             block until stdin reaches EOF, then print "eof"
 //   count-bytes          read stdin to EOF, then print how many bytes came
+//   checksum [MS]        read stdin to EOF, then print "BYTES HASH" (a 64-bit
+//                        hash of the bytes, in hex); with MS, sleep MS
+//                        milliseconds after each MiB read (a slow reader)
 //   lines N LEN CHAR     write N lines of LEN times CHAR, each with one write()
 //   mesh-member          join_mesh(), send "from RANK" to every peer, expect
 //                        "from J" from each peer J; print "ok RANK" (exit 0)
@@ -195,6 +198,25 @@ int spew(std::size_t bytes, int fd) {
     done += n;
   }
   return 0;
+}
+
+// FNV-1a over the bytes: order-sensitive, cheap enough for a GiB under ASan.
+int checksum(int pause_ms_per_mib) {
+  std::vector<char> buf(65536);
+  unsigned long long total = 0;
+  unsigned long long hash = 0xcbf29ce484222325ull;
+  unsigned long long next_pause = 1u << 20;
+  for (long long r; (r = read_some(0, buf.data(), buf.size())) > 0;) {
+    for (long long i = 0; i < r; ++i) hash = (hash ^ static_cast<unsigned char>(buf[i])) * 0x100000001b3ull;
+    total += static_cast<unsigned long long>(r);
+    if (pause_ms_per_mib > 0 && total >= next_pause) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms_per_mib));
+      next_pause += 1u << 20;
+    }
+  }
+  char line[64];
+  std::snprintf(line, sizeof line, "%llu %016llx\n", total, hash);
+  return write_all(1, line) ? 0 : 1;
 }
 
 // Reads and writes at the same time, the way a filter with two outputs does;
@@ -594,6 +616,7 @@ int run_mode(int argc, char** argv) {
     for (long long r; (r = read_some(0, buf.data(), buf.size())) > 0;) total += static_cast<unsigned long long>(r);
     return write_all(1, std::to_string(total) + "\n") ? 0 : 1;
   }
+  if (mode == "checksum") return checksum(static_cast<int>(num(2)));
   if (mode == "spawn-grandchild") return spawn_grandchild(argv);
 #ifdef _WIN32
   if (mode == "crash") {
