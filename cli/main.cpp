@@ -6,6 +6,7 @@
 //   pipekit run [--timeout DURATION] [-k DURATION] [-s SIG] [--preserve-status] [--foreground] [-v]
 //               [--cwd DIR] [--env K=V]... [--stdin FILE] [--pty] -- CMD [ARG...]
 //   pipekit pipe [--stats] [--json] [-i FILE] [-o FILE] [--timeout DURATION] [-k DURATION] STAGE...
+//   pipekit fanout [--scatter [--ready] [--frames]] [-o PREFIX] [--tag] [--drop-slow DURATION] STAGE...
 //   pipekit fanin [--tag] [--max-line BYTES] [--timeout DURATION] [--stats] STAGE...
 //   pipekit tour
 //   pipekit msg send|recv ENDPOINT [--authkey KEY | --authkey-file FILE] [--timeout DURATION]
@@ -41,6 +42,7 @@ const cli::command_entry command_table[] = {
     {"run", "Run a command; exit with its status (124 on timeout, like timeout(1))", cli::setup_run,
      cli::platforms::all, cli::exit_run_failed, cli::exit_run_failed, true},
     {"pipe", "Run STAGE | STAGE | ... without a shell; exit like bash with pipefail", cli::setup_pipe},
+    {"fanout", "Send stdin to every STAGE (or deal its lines out); merge their output", cli::setup_fanout},
     {"fanin", "Run STAGEs at once; merge their output lines whole, never torn", cli::setup_fanin},
     // The tour shows POSIX pipes; its Windows edition is still to come.
     {"tour", "Show each kind of pipe on this machine, with measurements", cli::setup_tour, cli::platforms::posix},

@@ -243,7 +243,10 @@ TEST(fan_out, scatter_deals_again_what_a_leaving_consumer_was_not_given) {
     const std::vector<std::string> got = sorted_lines(out);
     EXPECT_EQ(r.consumers[1].records, got.size());
     EXPECT_EQ(r.consumers[0].records + r.consumers[1].records, 200000u);
-    EXPECT_EQ(r.consumers[0].unread, r.consumers[0].bytes);                // it read none of it
+#ifndef _WIN32
+    // Windows empties a pipe when its reader closes: nothing to measure there.
+    EXPECT_EQ(r.consumers[0].unread, r.consumers[0].bytes);  // it read none of it
+#endif
     EXPECT_TRUE(std::adjacent_find(got.begin(), got.end()) == got.end());  // none twice
   }
 }

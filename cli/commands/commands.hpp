@@ -43,6 +43,7 @@ void setup_limits(CLI::App& sub, command_context& ctx);
 void setup_run(CLI::App& sub, command_context& ctx);
 void setup_pipe(CLI::App& sub, command_context& ctx);
 void setup_fanin(CLI::App& sub, command_context& ctx);
+void setup_fanout(CLI::App& sub, command_context& ctx);
 void setup_tour(CLI::App& sub, command_context& ctx);  // POSIX
 void setup_msg(CLI::App& sub, command_context& ctx);
 void setup_fifo(CLI::App& sub, command_context& ctx);  // POSIX

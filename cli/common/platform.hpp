@@ -30,5 +30,7 @@ void set_binary_stdin();
 // This process's standard output as the system names it (descriptor 1; the
 // STD_OUTPUT_HANDLE), not owned: for a pipekit stream over a duplicate of it.
 [[nodiscard]] native_handle_type standard_output_handle() noexcept;
+// The same for standard input (descriptor 0; STD_INPUT_HANDLE).
+[[nodiscard]] native_handle_type standard_input_handle() noexcept;
 
 }  // namespace pipekit::cli

@@ -29,5 +29,6 @@ void set_binary_stdout() {}
 void set_binary_stdin() {}
 
 native_handle_type standard_output_handle() noexcept { return STDOUT_FILENO; }
+native_handle_type standard_input_handle() noexcept { return STDIN_FILENO; }
 
 }  // namespace pipekit::cli

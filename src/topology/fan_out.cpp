@@ -432,7 +432,9 @@ class scatterer {
     batch b = std::move(open_[target]);
     open_[target] = {};
     std::unique_lock<std::mutex> hold(lock_);
-    changed_.wait(hold, [this] { return queued_ < bound_ || all_gone() || stop_; });
+    // Only what live writers hold counts against the bound: what came back
+    // waits for this thread, which would otherwise wait for itself.
+    changed_.wait(hold, [this] { return queued_ - returned_bytes_ < bound_ || all_gone() || stop_; });
     if (stop_) return false;
     if (all_gone()) {  // nobody left to take records: the source is not read further
       r_.undelivered_records += b.records;
@@ -443,6 +445,7 @@ class scatterer {
     if (o_.order == scatter_order::ready) {
       shared_.push_back(std::move(b));
     } else if (gone_[target]) {
+      returned_bytes_ += b.data.size();
       returned_.push_back(std::move(b));  // it left meanwhile: dealt again
     } else {
       own_[target].push_back(std::move(b));
@@ -459,6 +462,7 @@ class scatterer {
       std::lock_guard<std::mutex> hold(lock_);
       back.swap(returned_);
       for (const batch& b : back) queued_ -= b.data.size();
+      returned_bytes_ = 0;
     }
     for (batch& b : back) {
       std::size_t target = 0;
@@ -518,9 +522,13 @@ class scatterer {
       if (consumer_failed(c, ec, o_, r_)) stop_ = true;
       if (!b.data.empty()) {
         queued_ += b.data.size();
+        returned_bytes_ += b.data.size();
         returned_.push_back(std::move(b));
       }
-      for (batch& rest : own_[i]) returned_.push_back(std::move(rest));
+      for (batch& rest : own_[i]) {
+        returned_bytes_ += rest.data.size();
+        returned_.push_back(std::move(rest));
+      }
       own_[i].clear();
       changed_.notify_all();
       work_.notify_all();
@@ -557,7 +565,8 @@ class scatterer {
   std::vector<std::deque<batch>> own_;  // scatter_order::round_robin
   std::deque<batch> returned_;          // from consumers that left
   std::vector<bool> gone_;
-  std::size_t queued_ = 0;  // bytes in the queues, returned_ included
+  std::size_t queued_ = 0;          // bytes in the queues, returned_ included
+  std::size_t returned_bytes_ = 0;  // of those, in returned_
   std::size_t bound_ = 0;
   std::size_t busy_ = 0;           // writers in a write
   bool closed_ = false;            // no more batches will come

@@ -101,6 +101,7 @@ struct consumer_result {
   // (included in `bytes`: they were delivered to its pipe). Bytes written
   // before it left cannot be taken back, so scatter deals again only what
   // it was not given; this says how much of what it was given it missed.
+  // POSIX only: Windows empties a pipe when its reader closes (0 there).
   std::uint64_t unread = 0;
   bool dropped = false;  // when_slow = drop: it was too slow and was cut off
   // What writing its input failed with, other than left_early's broken pipe
