@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -176,6 +177,74 @@ TEST_F(cli_pipe, usage_errors_exit_2_with_one_line) {
   }
 }
 
+// `pipekit fanout` with the file as stdin, against each consumer reading the
+// file itself: every consumer must see every byte.
+TEST_F(cli_pipe, fanout_gives_every_stage_every_byte) {
+  const std::vector<std::string> consumers = {"md5sum", "gzip -1 -n -c", "od -An -tx1"};
+  pipekit::command c{cli_path, "fanout", "-o", path("ours")};
+  c.args(consumers);
+  c.set_stdin(pipekit::stdio::file(path("bin"), pipekit::file_mode::read));
+  const pipekit::run_result r = run_it(std::move(c));
+  ASSERT_EQ(r.status.code(), 0) << r.err;
+  for (std::size_t i = 0; i < consumers.size(); ++i) {
+    pipekit::command alone{"bash", "-c", consumers[i] + " < " + path("bin") + " > " + path("alone")};
+    ASSERT_EQ(run_it(std::move(alone)).status.code(), 0);
+    std::ifstream a(path("ours." + std::to_string(i)), std::ios::binary);
+    std::ifstream b(path("alone"), std::ios::binary);
+    const std::string ours((std::istreambuf_iterator<char>(a)), {});
+    const std::string theirs((std::istreambuf_iterator<char>(b)), {});
+    EXPECT_FALSE(ours.empty());
+    EXPECT_TRUE(ours == theirs) << consumers[i] << ": " << ours.size() << " vs " << theirs.size() << " bytes";
+  }
+}
+
+TEST(cli_fanout, merged_output_and_an_early_leaver) {
+  // `head -1` leaves at once; `wc -l` still counts every line.
+  pipekit::command c{"bash", "-c", "seq 1 200000 | " + cli_path + " fanout --stats 'head -1' 'wc -l'"};
+  const pipekit::run_result r = run_it(std::move(c));
+  EXPECT_EQ(r.status.code(), 0) << r.err;
+  std::vector<std::string> lines = pipekit_test::split_lines(r.out);
+  std::sort(lines.begin(), lines.end());
+  EXPECT_EQ(lines, (std::vector<std::string>{"1", "200000"}));
+  EXPECT_NE(r.err.find("stage 2 (wc): exited with code 0, 1288895 bytes in"), std::string::npos) << r.err;
+}
+
+TEST(cli_fanout, scatter_deals_lines_in_turn_or_to_the_ready_one) {
+  pipekit_test::temp_dir dir;
+  const std::string prefix = (fs::path(dir.path()) / "part").string();
+  pipekit::command c{"bash", "-c", "seq 1 1000 | " + cli_path + " fanout --scatter -o " + prefix + " cat cat cat"};
+  ASSERT_EQ(run_it(std::move(c)).status.code(), 0);
+  for (int i = 0; i < 3; ++i) {
+    std::ifstream in(prefix + "." + std::to_string(i));
+    std::string expected;
+    for (int k = i + 1; k <= 1000; k += 3) expected += std::to_string(k) + "\n";
+    EXPECT_EQ(std::string((std::istreambuf_iterator<char>(in)), {}), expected) << "part " << i;
+  }
+  pipekit::command ready{"bash", "-c",
+                         "seq 1 100000 | " + cli_path + " fanout --scatter --ready cat 'sort -n' | sort -n"};
+  const pipekit::run_result r = run_it(std::move(ready));
+  EXPECT_EQ(r.status.code(), 0) << r.err;
+  std::string expected;
+  for (int k = 1; k <= 100000; ++k) expected += std::to_string(k) + "\n";
+  EXPECT_TRUE(r.out == expected) << "every line once";
+}
+
+TEST(cli_fanout, statuses_and_usage_errors) {
+  const auto status_of = [](const std::string& script) {
+    pipekit::run_result r = run_it(pipekit::command{"bash", "-c", script});
+    return r.status.code();
+  };
+  const std::string f = "seq 1 1000 | " + cli_path + " fanout ";
+  EXPECT_EQ(status_of(f + "'sh -c \"cat >/dev/null; exit 3\"' 'cat'"), 3);
+  EXPECT_EQ(status_of(f + "'pipekit-no-such-program' 'cat'"), 127);
+  EXPECT_EQ(status_of(f + "--timeout 0.3 'sleep 30' 'cat'"), 124);
+  EXPECT_EQ(status_of("head -c 50000000 /dev/zero | " + cli_path + " fanout --drop-slow 0.3 'sleep 2' 'wc -c'"), 1);
+  EXPECT_EQ(status_of(f + "'echo \"unbalanced'"), 2);
+  EXPECT_EQ(status_of(f), 2);  // no stages
+  EXPECT_EQ(status_of(f + "--ready cat"), 2);
+  EXPECT_EQ(status_of(f + "--no-such-flag cat"), 2);
+}
+
 }  // namespace
 
 namespace {
@@ -235,5 +304,4 @@ TEST(cli_fanin, statuses_and_errors_like_pipe) {
     EXPECT_EQ(r.status.code(), 2) << r.err;
   }
 }
-
 }  // namespace
