@@ -58,16 +58,7 @@ fan_in_result fan_in(const std::vector<command>& producers, stream& out, const f
     command c = producers[i];
     c.set_stdout(stdio::pipe());
     auto& st = stages[i];
-    std::error_code spawn_ec;
-    spawn_failure why;
-    st.started = clock::now();
-    st.proc = c.spawn(spawn_ec, why);
-    if (!st.proc.valid()) {
-      st.result.start_error = spawn_ec ? spawn_ec : make_error_code(errc::invalid_argument);
-      st.result.start_failure = why;
-      st.done = true;
-      continue;
-    }
+    if (!detail::start_stage(st, c)) continue;
     readers.push_back(std::make_unique<detail::line_reader>(
         std::move(st.proc.out()), options.prefix ? options.prefix(i) : std::string(), options.max_record_size, output));
     reader_of.push_back(i);
@@ -86,17 +77,8 @@ fan_in_result fan_in(const std::vector<command>& producers, stream& out, const f
   // Wait for the producers; past the deadline (or when the output failed)
   // end them, and the readers see the ends of their pipes.
   std::error_code wait_ec;
-  for (;;) {
-    const deadline step = std::min(options.until, after(std::chrono::milliseconds(100)));
-    if (detail::collect_stages(stages, step, wait_ec) || wait_ec) break;
-    const bool late = options.until != no_deadline && clock::now() >= options.until;
-    if (late || output.stop.load() || ec) {
-      result.timed_out = late;
-      std::error_code ignored;
-      detail::terminate_stages(stages, terminate_options{}, ignored);
-      break;
-    }
-  }
+  result.timed_out = detail::wait_stages(
+      stages, options.until, [&] { return output.stop.load() || ec; }, wait_ec);
   if (wait_ec && !ec) ec = wait_ec;
   // A producer's descendant may still hold its pipe: past the deadline the
   // readers stop; otherwise they read to the end, as a shell's reader would.

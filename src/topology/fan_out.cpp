@@ -622,16 +622,7 @@ fan_out_result fan_out(handle_stream& source, const std::vector<command>& consum
     c.set_stdin(stdio::pipe());
     if (output) c.set_stdout(stdio::pipe());
     auto& st = stages[i];
-    std::error_code spawn_ec;
-    spawn_failure why;
-    st.started = clock::now();
-    st.proc = c.spawn(spawn_ec, why);
-    if (!st.proc.valid()) {
-      st.result.start_error = spawn_ec ? spawn_ec : make_error_code(errc::invalid_argument);
-      st.result.start_failure = why;
-      st.done = true;
-      continue;
-    }
+    if (!detail::start_stage(st, c)) continue;
     inputs[i].in = std::move(st.proc.in());
     if (!output) continue;
     readers[i] = std::make_unique<detail::line_reader>(
@@ -665,17 +656,9 @@ fan_out_result fan_out(handle_stream& source, const std::vector<command>& consum
   }
 
   std::error_code wait_ec;
-  for (;;) {
-    const deadline step = std::min(options.until, after(std::chrono::milliseconds(100)));
-    if (detail::collect_stages(stages, step, wait_ec) || wait_ec) break;
-    const bool late = options.until != no_deadline && clock::now() >= options.until;
-    if (late || result.timed_out || ec || (output && output->stop.load())) {
-      if (late) result.timed_out = true;
-      std::error_code ignored;
-      detail::terminate_stages(stages, terminate_options{}, ignored);
-      break;
-    }
-  }
+  if (detail::wait_stages(
+          stages, options.until, [&] { return result.timed_out || ec || (output && output->stop.load()); }, wait_ec))
+    result.timed_out = true;
   if (wait_ec && !ec) ec = wait_ec;
   if (output && (result.timed_out || ec)) output->stop.store(true);
   for (auto& t : threads) t.join();

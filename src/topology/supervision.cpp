@@ -5,6 +5,7 @@
 #include <csignal>
 #include <optional>
 
+#include "pipekit/error.hpp"
 #include "pipekit/poller.hpp"
 
 namespace pipekit::detail {
@@ -98,6 +99,38 @@ void terminate_stages(std::vector<supervised_stage>& stages, const terminate_opt
     st.result.run_time = clock::now() - st.started;
     st.result.killed = true;
     st.done = true;
+  }
+}
+
+bool start_stage(supervised_stage& st, const command& c) {
+  std::error_code ec;
+  spawn_failure why;
+  st.started = clock::now();
+  st.proc = c.spawn(ec, why);
+  if (st.proc.valid()) return true;
+  st.result.start_error = ec ? ec : make_error_code(errc::invalid_argument);
+  st.result.start_failure = why;
+  st.done = true;
+  return false;
+}
+
+bool wait_stages(std::vector<supervised_stage>& stages, deadline until, const std::function<bool()>& give_up,
+                 std::error_code& ec) noexcept {
+  for (;;) {
+    const deadline step = std::min(until, after(std::chrono::milliseconds(100)));
+    if (collect_stages(stages, step, ec) || ec) return false;
+    const bool late = until != no_deadline && clock::now() >= until;
+    bool stop = late;
+    try {
+      stop = stop || (give_up && give_up());
+    } catch (...) {
+      stop = true;
+    }
+    if (stop) {
+      std::error_code ignored;
+      terminate_stages(stages, terminate_options{}, ignored);
+      return late;
+    }
   }
 }
 
