@@ -649,6 +649,12 @@ fan_out_result fan_out(handle_stream& source, const std::vector<command>& consum
       ec = e.code();
     }
   }
+  // Past the deadline the consumers are ended before their inputs close: an
+  // end of input would tell them the input was whole.
+  if (result.timed_out || ec) {
+    std::error_code ignored;
+    detail::terminate_stages(stages, terminate_options{}, ignored);
+  }
   // The consumers see the end of their input.
   for (auto& in : inputs) {
     std::error_code ignored;
