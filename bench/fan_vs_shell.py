@@ -56,8 +56,11 @@ def main():
             "ceiling": bash(f"head -c {n} /dev/zero | wc -c >/dev/null"),
             "shared": bash("{ " + " ".join([f"cat {lines} &"] * 8) + " wait; } | wc -c >/dev/null"),
             "fanin": bash(f"{pk} fanin " + " ".join([f"'cat {lines}'"] * 8) + " | wc -c >/dev/null"),
+            # --stats counts the lines: every byte is read once (the output is still spliced)
+            "fanin_stats": bash(f"{pk} fanin --stats " + " ".join([f"'cat {lines}'"] * 8) + " 2>/dev/null | wc -c >/dev/null"),
         }
-        size = {"tee": n, "fanout": n, "ceiling": n, "shared": fan_in_bytes, "fanin": fan_in_bytes}
+        size = {"tee": n, "fanout": n, "ceiling": n, "shared": fan_in_bytes, "fanin": fan_in_bytes,
+                "fanin_stats": fan_in_bytes}
         results = {k: [] for k in cases}
         for r in range(a.rounds):
             order = list(cases.items())
@@ -75,6 +78,7 @@ def main():
     print(f"fan-in, 8 producers x {fan_in_bytes / 8 / (1 << 20):.0f} MiB of 100-byte lines into wc -c:")
     print(f"  one shared pipe   {med['shared'] / gib:6.2f} GiB/s")
     print(f"  pipekit fanin     {med['fanin'] / gib:6.2f} GiB/s   ratio fanin/shared {med['fanin'] / med['shared']:.2f}")
+    print(f"  ... with --stats  {med['fanin_stats'] / gib:6.2f} GiB/s   ratio {med['fanin_stats'] / med['shared']:.2f}")
 
 
 if __name__ == "__main__":

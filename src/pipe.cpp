@@ -79,6 +79,19 @@ std::size_t splice_some(handle_stream& from, handle_stream& to, std::size_t max,
   return ec ? 0 : n;
 }
 
+std::size_t discard_some(handle_stream& from, std::size_t max, deadline until, std::error_code& ec) noexcept {
+  ec.clear();
+  if (!from.is_open()) {
+    ec = std::make_error_code(std::errc::bad_file_descriptor);
+    return 0;
+  }
+  if (max == 0) return 0;
+  std::size_t moved = 0;
+  if (detail::discard_pipe(from.native_handle(), max, until, moved, ec)) return moved;
+  std::byte sink[16 * 1024];
+  return from.read_some(std::span(sink, std::min(max, sizeof sink)), until, ec);
+}
+
 std::size_t tee_some(handle_stream& from, handle_stream& to, std::size_t max, deadline until,
                      std::error_code& ec) noexcept {
   ec.clear();

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "helpers/temp_dir.hpp"
@@ -304,4 +305,105 @@ TEST(cli_fanin, statuses_and_errors_like_pipe) {
     EXPECT_EQ(r.status.code(), 2) << r.err;
   }
 }
+
+// ---- the live progress line, on a real terminal ---------------------------
+
+// Runs `args` with stderr on a pty (stdin from `input`, or none; stdout
+// into a pipe we drain) and returns what reached the terminal.
+struct on_terminal {
+  std::string terminal;
+  std::string out;
+  int code = -1;
+};
+on_terminal with_stderr_on_a_pty(const std::vector<std::string>& args, const fs::path& input = {}) {
+  pipekit::command c{cli_path};
+  c.args(args);
+  c.set_stdin(input.empty() ? pipekit::stdio::null() : pipekit::stdio::file(input, pipekit::file_mode::read));
+  c.set_stdout(pipekit::stdio::pipe()).set_stderr(pipekit::stdio::pty());
+  pipekit::process p = c.spawn();
+  on_terminal r;
+  std::thread drain([&] { r.out = p.out().read_to_end(); });
+  const auto until = pipekit::after(60s);
+  std::byte buf[4096];
+  for (;;) {  // until the other side is closed (EIO on Linux) or the deadline
+    std::error_code ec;
+    const std::size_t n = p.terminal().read_some(buf, until, ec);
+    if (ec || n == 0) break;
+    r.terminal.append(reinterpret_cast<const char*>(buf), n);
+  }
+  drain.join();
+  const std::optional<pipekit::exit_status> s = p.wait_until(pipekit::after(30s));
+  EXPECT_TRUE(s.has_value()) << "pipekit hung; its terminal: " << r.terminal;
+  if (s && s->code()) r.code = *s->code();
+  return r;
+}
+
+// What is left on the screen after every "\r" redraw: the last line drawn.
+std::string screen_line(const std::string& t) {
+  const std::size_t cr = t.rfind('\r', t.size() > 0 ? t.size() - 2 : 0);
+  return cr == std::string::npos ? t : t.substr(cr + 1);
+}
+
+TEST(cli_progress_line, pipe_draws_each_edge_in_place_and_erases_it_at_the_end) {
+  // About 3 s: 30 MB read by a consumer that sleeps 100 ms per MiB.
+  const std::string child = pipekit_test::child_path;
+  const on_terminal r =
+      with_stderr_on_a_pty({"pipe", child + " spew 30000000", child + " echo", child + " checksum 100"});
+  EXPECT_EQ(r.code, 0) << r.terminal;
+  EXPECT_NE(r.terminal.find("\r1>2 "), std::string::npos) << r.terminal;
+  EXPECT_NE(r.terminal.find(" | 2>3 "), std::string::npos) << r.terminal;
+  EXPECT_NE(r.terminal.find("MiB/s"), std::string::npos) << r.terminal;
+  EXPECT_EQ(r.terminal.find('\n'), std::string::npos) << "the live line never ends a line: " << r.terminal;
+  // Erased: the last thing written blanks the line and returns to its start.
+  ASSERT_GE(r.terminal.size(), 2u);
+  EXPECT_EQ(r.terminal.back(), '\r');
+  EXPECT_EQ(r.terminal.find_first_not_of(' ', r.terminal.rfind('\r', r.terminal.size() - 2) + 1),
+            r.terminal.size() - 1);
+  EXPECT_EQ(r.out.substr(0, 9), "30000000 ") << r.out;  // every byte reached the last stage
+}
+
+TEST(cli_progress_line, quiet_or_a_short_run_draws_nothing) {
+  const std::string child = pipekit_test::child_path;
+  const on_terminal quiet =
+      with_stderr_on_a_pty({"pipe", "--quiet", child + " spew 30000000", child + " checksum 100"});
+  EXPECT_EQ(quiet.code, 0);
+  EXPECT_EQ(quiet.terminal, "");
+  const on_terminal quick = with_stderr_on_a_pty({"pipe", "echo hi", "cat"});
+  EXPECT_EQ(quick.code, 0);
+  EXPECT_EQ(quick.out, "hi\n");
+  EXPECT_EQ(quick.terminal, "");
+}
+
+TEST(cli_progress_line, fanin_and_fanout_draw_theirs_too) {
+  pipekit_test::temp_dir dir;
+  const fs::path big = dir.path() / "big";
+  std::ofstream(big, std::ios::binary) << std::string(30000000, 'x');
+  const std::string child = pipekit_test::child_path;
+  const on_terminal out = with_stderr_on_a_pty({"fanout", child + " checksum 100", "wc -c"}, big);
+  EXPECT_EQ(out.code, 0) << out.terminal;
+  EXPECT_NE(out.terminal.find("\rin>1 "), std::string::npos) << out.terminal;
+  EXPECT_NE(out.terminal.find(" | in>2 "), std::string::npos) << out.terminal;
+  EXPECT_EQ(out.terminal.back(), '\r') << out.terminal;
+  EXPECT_NE(out.out.find("30000000\n"), std::string::npos) << out.out;
+
+  const on_terminal in =
+      with_stderr_on_a_pty({"fanin", "sh -c 'for i in 1 2 3 4; do echo x; sleep 0.5; done'", "echo y"});
+  EXPECT_EQ(in.code, 0) << in.terminal;
+  EXPECT_NE(in.terminal.find("\r1>out "), std::string::npos) << in.terminal;
+  EXPECT_NE(in.terminal.find(" | 2>out "), std::string::npos) << in.terminal;
+  EXPECT_EQ(in.terminal.back(), '\r') << in.terminal;
+  EXPECT_EQ(in.out.size(), 10u);
+}
+
+// --stats and errors print after the live line is erased, on a clean line.
+TEST(cli_progress_line, what_follows_it_starts_on_a_clean_line) {
+  const std::string child = pipekit_test::child_path;
+  const on_terminal r = with_stderr_on_a_pty({"pipe", "--stats", child + " spew 30000000", child + " checksum 100"});
+  EXPECT_EQ(r.code, 0);
+  const std::size_t stats = r.terminal.find("pipekit: stage 1");
+  ASSERT_NE(stats, std::string::npos) << r.terminal;
+  ASSERT_GT(stats, 0u) << "the live line was never drawn: " << r.terminal;
+  EXPECT_EQ(r.terminal[stats - 1], '\r') << r.terminal;
+}
+
 }  // namespace

@@ -3,12 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "helpers/temp_dir.hpp"
 #include "helpers/test_support.hpp"
+#include "helpers/varied_records.hpp"
 #include "pipekit/error.hpp"
 #include "pipekit/pipe.hpp"
 #include "pipekit/topology/fan_in.hpp"
@@ -53,10 +56,127 @@ TEST(fan_in, eight_producers_of_100_kb_lines_tear_none) {
   ASSERT_EQ(lines_of.size(), 8u);
   for (const auto& [c, n] : lines_of) EXPECT_EQ(n, 40) << c;
   for (const auto& p : r.producers) {
-    EXPECT_EQ(p.records, 40u);
+    EXPECT_EQ(p.records, std::optional<std::uint64_t>(40));
     EXPECT_EQ(p.bytes, 40u * 100001u);
     EXPECT_FALSE(p.unterminated_last);
   }
+}
+
+// Checks that `records` (cut out of the merged output) hold every record
+// of every producer once, whole, in each producer's order.
+void expect_every_varied_record(const std::vector<std::string_view>& records, int producers, std::size_t n,
+                                std::size_t max) {
+  std::vector<std::size_t> next(static_cast<std::size_t>(producers), 0);
+  std::size_t wrong = 0;
+  for (const std::string_view r : records) {
+    const std::size_t colon = r.find(':');
+    const int tag = colon == 1 ? r[0] - 'A' : -1;
+    if (tag < 0 || tag >= producers || next[static_cast<std::size_t>(tag)] >= n ||
+        r != pipekit_test::varied_record(std::string(1, r[0]), next[static_cast<std::size_t>(tag)], max)) {
+      if (++wrong < 3) ADD_FAILURE() << "a torn or misplaced record of " << r.size() << " bytes: " << r.substr(0, 40);
+      continue;
+    }
+    ++next[static_cast<std::size_t>(tag)];
+  }
+  EXPECT_EQ(wrong, 0u);
+  for (int p = 0; p < producers; ++p) EXPECT_EQ(next[static_cast<std::size_t>(p)], n) << "producer " << p;
+}
+
+std::vector<pipekit::command> varied_producers(int producers, std::size_t n, std::size_t max, bool frames) {
+  std::vector<pipekit::command> v;
+  for (int p = 0; p < producers; ++p) {
+    pipekit::command c = child({"varied", std::to_string(n), std::to_string(max), std::string(1, 'A' + p)});
+    if (frames) c.arg("frames");
+    v.push_back(std::move(c));
+  }
+  return v;
+}
+
+// Lines from a few bytes to past the 1 MiB a tee looks at, cut across
+// writes anywhere: counted (read and copied) and uncounted (zero copy on
+// Linux, with its fallbacks for the long ones).
+TEST(fan_in, lines_of_every_size_arrive_whole_counted_or_not) {
+  constexpr std::size_t n = 300;
+  constexpr std::size_t max = std::size_t{1200} << 10;
+  for (const bool count : {true, false}) {
+    SCOPED_TRACE(count ? "counted" : "not counted");
+    pipekit::fan_in_options options;
+    options.count_records = count;
+    pipekit::fan_in_result r;
+    const std::string out = merged(varied_producers(4, n, max, false), options, r);
+    ASSERT_TRUE(r.success()) << r.output_error.message();
+    ASSERT_FALSE(out.empty());
+    EXPECT_EQ(out.back(), '\n');
+    std::vector<std::string_view> lines;
+    for (std::size_t at = 0, nl; (nl = out.find('\n', at)) != std::string::npos; at = nl + 1)
+      lines.emplace_back(out.data() + at, nl - at);
+    expect_every_varied_record(lines, 4, n, max);
+    std::uint64_t total = 0;
+    for (const auto& p : r.producers) {
+      total += p.bytes;
+      EXPECT_FALSE(p.unterminated_last);
+      if (count) EXPECT_EQ(p.records, std::optional<std::uint64_t>(n));
+    }
+    EXPECT_EQ(total, out.size());
+  }
+}
+
+// Frames out of channel.hpp's framing: a 4-byte big-endian length, then the bytes.
+std::vector<std::string_view> cut_frames(std::string_view out, bool& whole) {
+  std::vector<std::string_view> frames;
+  whole = true;
+  while (out.size() >= 4) {
+    const auto* b = reinterpret_cast<const unsigned char*>(out.data());
+    const std::size_t len = (std::size_t{b[0]} << 24) | (std::size_t{b[1]} << 16) | (std::size_t{b[2]} << 8) | b[3];
+    if (out.size() - 4 < len) break;
+    frames.push_back(out.substr(4, len));
+    out.remove_prefix(4 + len);
+  }
+  whole = out.empty();
+  return frames;
+}
+
+TEST(fan_in, frames_of_every_size_arrive_whole) {
+  constexpr std::size_t n = 200;
+  constexpr std::size_t max = std::size_t{300} << 10;
+  pipekit::fan_in_options options;
+  options.records = pipekit::record_format::frames;
+  pipekit::fan_in_result r;
+  const std::string out = merged(varied_producers(4, n, max, true), options, r);
+  ASSERT_TRUE(r.success()) << r.output_error.message();
+  bool whole = false;
+  expect_every_varied_record(cut_frames(out, whole), 4, n, max);
+  EXPECT_TRUE(whole);
+  for (const auto& p : r.producers) EXPECT_EQ(p.records, std::optional<std::uint64_t>(n));
+}
+
+TEST(fan_in, a_frame_over_the_bound_or_cut_short_is_an_error_and_the_rest_stays_intact) {
+  pipekit_test::temp_dir dir("pk-fanin");
+  const auto cut_short = dir.path() / "cut-short";
+  {
+    std::ofstream f(cut_short, std::ios::binary);
+    f << std::string("\0\0\0\3abc\0\0\0\x10zz", 11);  // one whole frame, then 2 of 16 bytes
+  }
+  pipekit::command truncated = child({"echo"});
+  truncated.set_stdin(pipekit::stdio::file(cut_short, pipekit::file_mode::read));
+  pipekit::fan_in_options options;
+  options.records = pipekit::record_format::frames;
+  options.max_record_size = 1000;  // record 9 announces 4,830 bytes: refused before they are read
+  pipekit::fan_in_result r;
+  const std::string out =
+      merged({truncated, child({"varied", "20", "5000", "A", "frames"}), child({"varied", "30", "100", "B", "frames"})},
+             options, r);
+  EXPECT_FALSE(r.success());
+  EXPECT_EQ(r.producers[0].error, pipekit::errc::protocol_error);
+  EXPECT_EQ(r.producers[0].records, std::optional<std::uint64_t>(1));
+  EXPECT_EQ(r.producers[1].error, pipekit::errc::message_too_large);
+  EXPECT_EQ(r.producers[1].records, std::optional<std::uint64_t>(9));  // record 9 is the first long one
+  EXPECT_FALSE(r.producers[2].error);
+  bool whole = false;
+  const std::vector<std::string_view> frames = cut_frames(out, whole);
+  EXPECT_TRUE(whole);
+  EXPECT_EQ(frames.size(), 1u + 9u + 30u);
+  EXPECT_NE(std::find(frames.begin(), frames.end(), "abc"), frames.end());
 }
 
 TEST(fan_in, a_prefix_names_each_producer) {
@@ -87,9 +207,9 @@ TEST(fan_in, a_line_over_the_bound_is_an_error_and_the_rest_stays_intact) {
   const std::string out = merged({child({"lines", "3", "5000", "x"}), child({"lines", "100", "10", "y"})}, options, r);
   EXPECT_FALSE(r.success());
   EXPECT_EQ(r.producers[0].error, pipekit::errc::message_too_large);
-  EXPECT_EQ(r.producers[0].records, 0u);
+  EXPECT_EQ(r.producers[0].records, std::optional<std::uint64_t>(0));
   EXPECT_FALSE(r.producers[1].error);
-  EXPECT_EQ(r.producers[1].records, 100u);
+  EXPECT_EQ(r.producers[1].records, std::optional<std::uint64_t>(100));
   EXPECT_EQ(out, [] {
     std::string s;
     for (int i = 0; i < 100; ++i) s += "yyyyyyyyyy\n";

@@ -1,4 +1,4 @@
-// pipekit fanin [--tag] [--max-line BYTES] [--timeout DURATION] [--stats] STAGE...
+// pipekit fanin [--tag | --frames] [--quiet] [--max-line BYTES] [--timeout DURATION] [--stats] STAGE...
 //
 // Runs every STAGE at once and merges their stdout into ours one whole line
 // at a time (pipekit::fan_in, pipekit/topology/fan_in.hpp): no line is ever
@@ -33,7 +33,9 @@ namespace {
 struct fanin_options {
   std::vector<std::string> stages;
   bool tag = false;
+  bool frames = false;
   bool stats = false;
+  bool quiet = false;
   std::optional<std::uint64_t> max_line;
   std::optional<seconds_d> timeout;
 };
@@ -49,19 +51,26 @@ int run_fanin(const fanin_options& o) {
   if (o.timeout && o.timeout->count() > 0)
     options.until = after(std::chrono::duration_cast<std::chrono::milliseconds>(*o.timeout));
 
-  // Our stdout through a duplicate we own, so that closing it leaves fd 1 alone.
-  set_binary_stdout();
-  handle borrowed(standard_output_handle());
-  std::error_code ec;
-  handle copy = borrowed.duplicate(ec);
-  (void)borrowed.release();
-  if (ec) {
-    print_error("cannot use stdout: {}", ec.message());
-    return exit_failure;
+  if (o.frames) {
+    if (o.tag) {
+      print_error("--tag cannot go with --frames: a prefix would break the framing");
+      return exit_usage;
+    }
+    options.records = record_format::frames;
   }
-  handle_stream out(std::move(copy));
+  set_binary_stdout();
+  std::optional<handle_stream> out = standard_stream(standard_output_handle(), "stdout");
+  if (!out) return exit_failure;
 
-  const fan_in_result r = fan_in(producers, out, options, ec);
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < producers.size(); ++i) names.push_back(fmt::format("{}>out", i + 1));
+  const std::unique_ptr<live_line> live = live_line_on_stderr(std::move(names), o.quiet);
+  if (live) options.on_progress = [&live](std::span<const std::uint64_t> b) { live->update(b, clock::now()); };
+
+  options.count_records = o.stats;  // uncounted lines move with no copy
+  std::error_code ec;
+  const fan_in_result r = fan_in(producers, *out, options, ec);
+  if (live) live->erase();
   if (ec) {
     print_error("fanin: {}", ec.message());
     return exit_failure;
@@ -72,16 +81,23 @@ int run_fanin(const fanin_options& o) {
     const std::string& program = producers[i].argv().front();
     if (p.stage.start_error) print_error("stage {} ({}): {}", i + 1, program, start_problem(p.stage));
     if (p.error == errc::message_too_large) {
-      print_error("stage {} ({}): a line longer than {} bytes; its output stopped there", i + 1, program,
-                  options.max_record_size);
+      print_error("stage {} ({}): a {} longer than {} bytes; its output stopped there", i + 1, program,
+                  o.frames ? "frame" : "line", options.max_record_size);
+      line_problem = true;
+    } else if (p.error == errc::protocol_error && o.frames) {
+      print_error(
+          "stage {} ({}): its output is not channel frames (or its last frame is cut short); it "
+          "stopped there",
+          i + 1, program);
       line_problem = true;
     } else if (p.error) {
       print_error("stage {} ({}): reading its output: {}", i + 1, program, p.error.message());
       line_problem = true;
     }
     if (o.stats)
-      fmt::print(stderr, "pipekit: stage {} ({}): {}, {} lines, {} bytes{}\n", i + 1, program,
-                 p.stage.start_error ? std::string("not started") : p.stage.status.to_string(), p.records, p.bytes,
+      fmt::print(stderr, "pipekit: stage {} ({}): {}, {} {}, {} bytes{}\n", i + 1, program,
+                 p.stage.start_error ? std::string("not started") : p.stage.status.to_string(), p.records.value_or(0),
+                 o.frames ? "frames" : "lines", p.bytes,
                  p.unterminated_last ? ", last line had no newline (added)" : "");
   }
   if (r.output_error && r.output_error != std::errc::broken_pipe)
@@ -104,9 +120,13 @@ void setup_fanin(CLI::App& sub, command_context& ctx) {
       "124 on --timeout; 1 when a line passed --max-line; 2 for a usage error.");
   sub.add_option("stages", o->stages, "The stages, each one quoted argument")->type_name("STAGE")->required();
   sub.add_flag("--tag", o->tag, "Prefix each line with its stage's number (from 1) and a tab");
+  sub.add_flag("--frames", o->frames,
+               "The stages write channel frames (4-byte length + data), merged whole, instead of lines");
   add_size_option(&sub, "--max-line", o->max_line, "The longest line held for one stage (default 16M)");
   add_duration_option(&sub, "--timeout", o->timeout, "End every stage and what it started after DURATION");
   sub.add_flag("--stats", o->stats, "Print each stage's status, lines and bytes on stderr");
+  sub.add_flag("-q,--quiet", o->quiet,
+               "No live progress line (shown on stderr when it is a terminal: each stage's bytes and rate)");
   sub.callback([o, &ctx] { ctx.status = run_fanin(*o); });
 }
 

@@ -40,25 +40,12 @@ struct fanout_options {
   bool frames = false;
   bool tag = false;
   bool stats = false;
+  bool quiet = false;
   std::string output_prefix;
   std::optional<seconds_d> drop_slow;
   std::optional<std::uint64_t> max_line;
   std::optional<seconds_d> timeout;
 };
-
-// A stream over a duplicate of one of our standard handles, so that closing
-// it leaves the descriptor itself alone.
-std::optional<handle_stream> standard_stream(native_handle_type h, const char* name) {
-  handle borrowed(h);
-  std::error_code ec;
-  handle copy = borrowed.duplicate(ec);
-  (void)borrowed.release();
-  if (ec) {
-    print_error("cannot use {}: {}", name, ec.message());
-    return std::nullopt;
-  }
-  return handle_stream(std::move(copy));
-}
 
 std::string rate(std::uint64_t bytes, clock::duration took) {
   const double s = std::chrono::duration<double>(took).count();
@@ -104,10 +91,16 @@ int run_fanout(const fanout_options& o) {
       consumers[i].set_stdout(stdio::file(o.output_prefix + "." + std::to_string(i), file_mode::write));
   }
 
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < consumers.size(); ++i) names.push_back(fmt::format("in>{}", i + 1));
+  const std::unique_ptr<live_line> live = live_line_on_stderr(std::move(names), o.quiet);
+  if (live) options.on_progress = [&live](std::span<const std::uint64_t> b) { live->update(b, clock::now()); };
+
   const auto started = clock::now();
   std::error_code ec;
   const fan_out_result r = fan_out(*in, consumers, options, ec);
   const auto took = clock::now() - started;
+  if (live) live->erase();
   if (ec) {
     print_error("fanout: {}", ec.message());
     return exit_failure;
@@ -194,6 +187,8 @@ void setup_fanout(CLI::App& sub, command_context& ctx) {
   add_size_option(&sub, "--max-line", o->max_line, "The longest line (record) held (default 16M)");
   add_duration_option(&sub, "--timeout", o->timeout, "End every stage and what it started after DURATION");
   sub.add_flag("--stats", o->stats, "Print each stage's status and bytes, and the input's rate, on stderr");
+  sub.add_flag("-q,--quiet", o->quiet,
+               "No live progress line (shown on stderr when it is a terminal: each stage's bytes and rate)");
   sub.callback([o, &ctx] { ctx.status = run_fanout(*o); });
 }
 

@@ -1,4 +1,4 @@
-// pipekit pipe [--stats] [--json] [-i FILE] [-o FILE] [--timeout DURATION] [-k DURATION] STAGE...
+// pipekit pipe [--stats] [--json] [--quiet] [-i FILE] [-o FILE] [--timeout DURATION] [-k DURATION] STAGE...
 //
 // A pipeline like bash's `set -o pipefail; A | B | C`, without a shell: each
 // STAGE is one argument split into words by split_shell_words() (quotes and
@@ -47,6 +47,7 @@ struct pipe_options {
   std::optional<seconds_d> kill_after;
   bool stats = false;
   bool json = false;
+  bool quiet = false;
 };
 
 std::string program_of(const command& c) { return c.argv().empty() ? std::string() : c.argv().front(); }
@@ -137,7 +138,11 @@ int run_pipe(const pipe_options& o) {
   if (!o.input_file.empty()) p.set_stdin(stdio::file(o.input_file, file_mode::read));
   if (!o.output_file.empty()) p.set_stdout(stdio::file(o.output_file, file_mode::write));
   p.when_start_fails(on_start_failure::run_others);
-  p.meter(o.stats || o.json);
+  // The live line on a terminal counts what crosses each edge: metered.
+  std::vector<std::string> edge_names;
+  for (std::size_t i = 1; i < stages->size(); ++i) edge_names.push_back(fmt::format("{}>{}", i, i + 1));
+  std::unique_ptr<live_line> live = stages->size() > 1 ? live_line_on_stderr(edge_names, o.quiet) : nullptr;
+  p.meter(o.stats || o.json || live);
 
   // Relayed so that pipekit outlives the stages and reports them; see the
   // top of this file for which are passed on.
@@ -171,10 +176,16 @@ int run_pipe(const pipe_options& o) {
                              : no_deadline;
   std::optional<pipeline_result> result;
   bool timed_out = false;
+  std::vector<std::uint64_t> edge_bytes(edge_names.size(), 0);
   while (!result) {
-    // Short waits only while a relay is active, to pass its signals on.
+    if (live) {
+      for (std::size_t i = 0; i < edge_bytes.size(); ++i) edge_bytes[i] = r.edge_bytes(i);
+      live->update(edge_bytes, clock::now());
+    }
+    // Short waits only while a relay is active (to pass its signals on) or
+    // a live line is drawn.
     deadline step = until;
-    if (relay.active()) step = std::min(until, after(std::chrono::milliseconds(50)));
+    if (relay.active() || live) step = std::min(until, after(std::chrono::milliseconds(50)));
     result = r.wait_until(step, ec);
     if (ec) {
       print_error("waiting for the pipeline: {}", ec.message());
@@ -201,6 +212,7 @@ int run_pipe(const pipe_options& o) {
     }
   }
 
+  if (live) live->erase();
   for (std::size_t i = 0; i < result->stages.size(); ++i) {
     const stage_result& s = result->stages[i];
     if (s.start_error) print_error("stage {} ({}): {}", i + 1, program_of(p.stages()[i]), start_problem(s));
@@ -231,6 +243,8 @@ void setup_pipe(CLI::App& sub, command_context& ctx) {
                "Print each stage's status and run time and each edge's bytes and rate on stderr (the edges "
                "are then metered: a relay counts what passes, with splice(2) on Linux)");
   sub.add_flag("--json", o->json, "With --stats: one JSON document on stderr instead");
+  sub.add_flag("-q,--quiet", o->quiet,
+               "No live progress line (shown on stderr when it is a terminal: each edge's bytes and rate)");
   sub.callback([o, &ctx] { ctx.status = run_pipe(*o); });
 }
 

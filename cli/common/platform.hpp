@@ -32,5 +32,7 @@ void set_binary_stdin();
 [[nodiscard]] native_handle_type standard_output_handle() noexcept;
 // The same for standard input (descriptor 0; STD_INPUT_HANDLE).
 [[nodiscard]] native_handle_type standard_input_handle() noexcept;
+// The same for standard error (descriptor 2; STD_ERROR_HANDLE).
+[[nodiscard]] native_handle_type standard_error_handle() noexcept;
 
 }  // namespace pipekit::cli

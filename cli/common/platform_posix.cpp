@@ -31,4 +31,6 @@ void set_binary_stdin() {}
 native_handle_type standard_output_handle() noexcept { return STDOUT_FILENO; }
 native_handle_type standard_input_handle() noexcept { return STDIN_FILENO; }
 
+native_handle_type standard_error_handle() noexcept { return STDERR_FILENO; }
+
 }  // namespace pipekit::cli

@@ -19,4 +19,6 @@ void set_binary_stdin() { ::_setmode(::_fileno(stdin), _O_BINARY); }
 native_handle_type standard_output_handle() noexcept { return ::GetStdHandle(STD_OUTPUT_HANDLE); }
 native_handle_type standard_input_handle() noexcept { return ::GetStdHandle(STD_INPUT_HANDLE); }
 
+native_handle_type standard_error_handle() noexcept { return ::GetStdHandle(STD_ERROR_HANDLE); }
+
 }  // namespace pipekit::cli

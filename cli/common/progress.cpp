@@ -66,4 +66,47 @@ void progress_line::draw(const std::string& text, bool last) {
   write_(out);
 }
 
+live_line::live_line(std::vector<std::string> names, std::size_t width, progress_line::writer write,
+                     std::chrono::milliseconds interval, std::chrono::milliseconds first_after)
+    : names_(std::move(names)),
+      width_(width),
+      write_(std::move(write)),
+      interval_(interval),
+      first_after_(first_after) {}
+
+void live_line::update(std::span<const std::uint64_t> totals, clock::time_point now) {
+  if (!started_) {
+    started_ = true;
+    start_ = last_draw_ = now;
+    last_totals_.assign(totals.begin(), totals.end());
+    return;
+  }
+  if (now - last_draw_ < interval_) return;
+  if (!drawn_ && now - start_ < first_after_) return;  // a short run shows nothing
+  drawn_ = true;
+  const std::chrono::duration<double> since = now - last_draw_;
+  std::string line;
+  for (std::size_t i = 0; i < totals.size() && i < names_.size(); ++i) {
+    const std::uint64_t before = i < last_totals_.size() ? last_totals_[i] : 0;
+    line += fmt::format("{} {} {} | ", names_[i], format_amount(totals[i]),
+                        format_rate(totals[i] >= before ? totals[i] - before : 0, since));
+  }
+  line += fmt::format("{:.1f} s", std::chrono::duration<double>(now - start_).count());
+  // One column short of the width: a line that fills the last column makes
+  // some terminals wrap at once.
+  if (width_ > 1 && line.size() > width_ - 1) line.resize(width_ - 1);
+  std::string out = "\r" + line;
+  if (line.size() < drawn_width_) out += std::string(drawn_width_ - line.size(), ' ');
+  drawn_width_ = line.size();
+  write_(out);
+  last_draw_ = now;
+  last_totals_.assign(totals.begin(), totals.end());
+}
+
+void live_line::erase() {
+  if (drawn_width_ == 0) return;
+  write_("\r" + std::string(drawn_width_, ' ') + "\r");
+  drawn_width_ = 0;
+}
+
 }  // namespace pipekit::cli

@@ -15,8 +15,10 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "pipekit/deadline.hpp"
 
@@ -58,6 +60,41 @@ class progress_line {
   clock::time_point last_draw_{};
   std::uint64_t last_total_ = 0;
   std::size_t drawn_width_ = 0;  // of the line now on the terminal, to blank what a shorter one leaves
+};
+
+// The live line of a command that moves bytes along several edges at once
+// (pipe's edges, fanin's producers, fanout's consumers), on a terminal only:
+//
+//   "\r1>2 12.5 MiB 3.1 MiB/s | 2>3 12.4 MiB 3.1 MiB/s | 4.0 s"
+//
+// first drawn after `first_after` (a short run shows nothing), then
+// redrawn in place at most once per interval (rates since the last draw),
+// cut to the terminal's width so it never wraps (a wrapped line cannot be
+// redrawn with \r), and erased at the end: what the command prints after
+// it (--stats, errors) starts on a clean line. Not thread-safe: one caller.
+class live_line {
+ public:
+  live_line(std::vector<std::string> names, std::size_t width, progress_line::writer write,
+            std::chrono::milliseconds interval = std::chrono::milliseconds{250},
+            std::chrono::milliseconds first_after = std::chrono::milliseconds{1000});
+
+  // totals[i]: edge i's bytes so far at `now` (as many as names).
+  void update(std::span<const std::uint64_t> totals, clock::time_point now);
+  // Blanks what was drawn and puts the cursor back at the line's start.
+  void erase();
+
+ private:
+  std::vector<std::string> names_;
+  std::size_t width_;
+  progress_line::writer write_;
+  std::chrono::milliseconds interval_;
+  std::chrono::milliseconds first_after_;
+  bool started_ = false;
+  bool drawn_ = false;
+  clock::time_point start_{};
+  clock::time_point last_draw_{};
+  std::vector<std::uint64_t> last_totals_;
+  std::size_t drawn_width_ = 0;
 };
 
 }  // namespace pipekit::cli

@@ -96,6 +96,14 @@ PIPEKIT_EXPORT std::size_t set_pipe_capacity(native_handle_type h, std::size_t b
 [[nodiscard]] PIPEKIT_EXPORT std::size_t tee_some(handle_stream& from, handle_stream& to, std::size_t max,
                                                   deadline until, std::error_code& ec) noexcept;
 
+// Drops up to `max` bytes from the start of `from` (a pipe, or any stream
+// one can read) and returns how many went; 0 with no error at its end.
+// Waits until `until` for data. Linux: spliced into /dev/null, so the bytes
+// are never copied into this process (after tee_some() has shown a reader
+// what it needed of them); elsewhere read into a buffer and forgotten.
+[[nodiscard]] PIPEKIT_EXPORT std::size_t discard_some(handle_stream& from, std::size_t max, deadline until,
+                                                      std::error_code& ec) noexcept;
+
 // The bytes written to the pipe behind `h` and not yet read (FIONREAD;
 // PeekNamedPipe on Windows), e.g. to see how far behind its reader is.
 [[nodiscard]] PIPEKIT_EXPORT std::size_t pipe_buffered_bytes(native_handle_type h, std::error_code& ec) noexcept;

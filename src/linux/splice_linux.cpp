@@ -89,4 +89,16 @@ bool tee_pipes(native_handle_type from, native_handle_type to, std::size_t max, 
   return between_pipes(tee_once, from, to, max, until, moved, ec);
 }
 
+bool discard_pipe(native_handle_type from, std::size_t max, deadline until, std::size_t& moved,
+                  std::error_code& ec) noexcept {
+  // Opened once for the whole process and never closed: every discarding
+  // thread shares it, and /dev/null keeps no state between writes.
+  static const int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (null_fd < 0) {
+    moved = 0;
+    return false;
+  }
+  return between_pipes(splice_once, from, null_fd, max, until, moved, ec);
+}
+
 }  // namespace pipekit::detail

@@ -24,6 +24,9 @@ bool splice_pipes(native_handle_type from, native_handle_type to, std::size_t ma
 // The same, but the bytes stay in `from` too: tee(2).
 bool tee_pipes(native_handle_type from, native_handle_type to, std::size_t max, deadline until, std::size_t& moved,
                std::error_code& ec) noexcept;
+// The same, into /dev/null: the bytes leave `from` and go nowhere.
+bool discard_pipe(native_handle_type from, std::size_t max, deadline until, std::size_t& moved,
+                  std::error_code& ec) noexcept;
 #else
 inline bool splice_pipes(native_handle_type, native_handle_type, std::size_t, deadline, std::size_t& moved,
                          std::error_code&) noexcept {
@@ -32,6 +35,10 @@ inline bool splice_pipes(native_handle_type, native_handle_type, std::size_t, de
 }
 inline bool tee_pipes(native_handle_type, native_handle_type, std::size_t, deadline, std::size_t& moved,
                       std::error_code&) noexcept {
+  moved = 0;
+  return false;
+}
+inline bool discard_pipe(native_handle_type, std::size_t, deadline, std::size_t& moved, std::error_code&) noexcept {
   moved = 0;
   return false;
 }

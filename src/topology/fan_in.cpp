@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "pipekit/error.hpp"
-#include "topology/line_merge.hpp"
+#include "topology/record_merge.hpp"
 #include "topology/supervision.hpp"
 
 namespace pipekit {
@@ -48,7 +48,7 @@ fan_in_result fan_in(const std::vector<command>& producers, stream& out, const f
   result.producers.resize(n);
   std::vector<detail::supervised_stage> stages(n);
   detail::shared_output output(out);
-  std::vector<std::unique_ptr<detail::line_reader>> readers;
+  std::vector<std::unique_ptr<detail::record_reader>> readers;
   std::vector<std::size_t> reader_of;  // the producer each reader reads
   std::vector<std::thread> threads;
   readers.reserve(n);
@@ -59,8 +59,13 @@ fan_in_result fan_in(const std::vector<command>& producers, stream& out, const f
     c.set_stdout(stdio::pipe());
     auto& st = stages[i];
     if (!detail::start_stage(st, c)) continue;
-    readers.push_back(std::make_unique<detail::line_reader>(
-        std::move(st.proc.out()), options.prefix ? options.prefix(i) : std::string(), options.max_record_size, output));
+    readers.push_back(std::make_unique<detail::record_reader>(
+        std::move(st.proc.out()),
+        detail::merge_options{.prefix = options.prefix ? options.prefix(i) : std::string(),
+                              .max_record = options.max_record_size,
+                              .format = options.records,
+                              .count_records = options.count_records},
+        output));
     reader_of.push_back(i);
     try {
       threads.emplace_back([raw = readers.back().get()] { raw->run(); });
@@ -76,9 +81,16 @@ fan_in_result fan_in(const std::vector<command>& producers, stream& out, const f
 
   // Wait for the producers; past the deadline (or when the output failed)
   // end them, and the readers see the ends of their pipes.
+  std::vector<std::uint64_t> live(n, 0);
+  const auto give_up = [&] {
+    if (options.on_progress) {
+      for (std::size_t k = 0; k < readers.size(); ++k) live[reader_of[k]] = readers[k]->bytes_so_far();
+      options.on_progress(live);
+    }
+    return output.stop.load() || static_cast<bool>(ec);
+  };
   std::error_code wait_ec;
-  result.timed_out = detail::wait_stages(
-      stages, options.until, [&] { return output.stop.load() || ec; }, wait_ec);
+  result.timed_out = detail::wait_stages(stages, options.until, give_up, wait_ec);
   if (wait_ec && !ec) ec = wait_ec;
   // A producer's descendant may still hold its pipe: past the deadline the
   // readers stop; otherwise they read to the end, as a shell's reader would.
@@ -92,7 +104,7 @@ fan_in_result fan_in(const std::vector<command>& producers, stream& out, const f
   for (std::size_t k = 0; k < readers.size(); ++k) {
     const detail::merge_counts& c = readers[k]->counts();
     producer_result& p = result.producers[reader_of[k]];
-    p.records = c.records;
+    if (c.records_counted) p.records = c.records;
     p.bytes = c.bytes;
     p.unterminated_last = c.unterminated_last;
     p.error = c.error;

@@ -13,13 +13,18 @@
 
 #include "pipekit/error.hpp"
 #include "pipekit/pipe.hpp"
-#include "sys/channel_wire.hpp"
-#include "topology/line_merge.hpp"
+#include "topology/record_merge.hpp"
+#include "topology/records.hpp"
 #include "topology/supervision.hpp"
 
 namespace pipekit {
 
 namespace {
+
+using detail::announced_length;
+using detail::count_records;
+using detail::record_length;
+using detail::whole_records_end;
 
 // One read of the source, and the most a tee or splice moves at once.
 constexpr std::size_t chunk_size = std::size_t{256} << 10;
@@ -32,6 +37,35 @@ bool past(deadline d) noexcept { return d != no_deadline && clock::now() >= d; }
 struct consumer_input {
   handle_stream in;
   consumer_result* result = nullptr;
+  std::atomic<std::uint64_t>* live = nullptr;  // result->bytes, readable while others write it
+};
+
+void delivered(consumer_input& c, std::size_t n) {
+  c.result->bytes += n;
+  c.live->fetch_add(n, std::memory_order_relaxed);
+}
+
+// Hands options.on_progress every consumer's bytes so far, at most every
+// 100 ms, when the thread that runs the fan-out comes by.
+class progress_ticker {
+ public:
+  progress_ticker(const fan_out_options& o, const std::vector<consumer_input>& consumers)
+      : o_(o), consumers_(consumers), totals_(o.on_progress ? consumers.size() : 0) {}
+
+  void tick() {
+    if (!o_.on_progress) return;
+    const clock::time_point now = clock::now();
+    if (now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    for (std::size_t i = 0; i < totals_.size(); ++i) totals_[i] = consumers_[i].live->load(std::memory_order_relaxed);
+    o_.on_progress(totals_);
+  }
+
+ private:
+  const fan_out_options& o_;
+  const std::vector<consumer_input>& consumers_;
+  std::vector<std::uint64_t> totals_;
+  clock::time_point last_{};
 };
 
 // What a wait for one consumer may take: until the fan-out's deadline, or
@@ -73,7 +107,7 @@ bool source_failed(const std::error_code& ec, const fan_out_options& o, fan_out_
 class copier {
  public:
   copier(handle_stream& source, std::vector<consumer_input>& consumers, const fan_out_options& o, fan_out_result& r)
-      : source_(source), consumers_(consumers), o_(o), r_(r) {}
+      : source_(source), consumers_(consumers), o_(o), r_(r), ticker_(o, consumers) {}
 
   void run() {
     buffer_ = std::make_unique_for_overwrite<std::byte[]>(chunk_size);
@@ -98,6 +132,7 @@ class copier {
     pipe_pair staging;       // when the source is not a pipe: spliced into this first
     std::size_t staged = 0;  // bytes in staging
     for (;;) {
+      ticker_.tick();
       const std::vector<consumer_input*> to = alive();
       if (to.empty()) return true;
       std::error_code ec;
@@ -144,7 +179,7 @@ class copier {
         r_.source_finished = true;
         return true;
       }
-      first.result->bytes += t;
+      delivered(first, t);
       if (to.size() > 1 && !share_with_others(*from, to, t)) return true;
       if (from == &source_) r_.source_bytes += t;
       else staged -= t;
@@ -162,7 +197,7 @@ class copier {
         if (consumer_failed(*to[i], ec, o_, r_)) return false;
         continue;
       }
-      to[i]->result->bytes += k;
+      delivered(*to[i], k);
       if (k < t) short_ones.emplace_back(to[i], k);
     }
     consumer_input& last = *to.back();
@@ -176,7 +211,7 @@ class copier {
           break;
         }
         moved += n;
-        last.result->bytes += n;
+        delivered(last, n);
       }
       if (moved == t) return true;
       // The last consumer left halfway: the rest is the others' already.
@@ -193,7 +228,7 @@ class copier {
     for (auto [c, k] : short_ones) {
       if (!c->in.is_open()) continue;
       const std::size_t n = c->in.write_all(data.subspan(k), consumer_deadline(o_), ec);
-      c->result->bytes += n;
+      delivered(*c, n);
       if (ec && consumer_failed(*c, ec, o_, r_)) return false;
     }
     return true;
@@ -202,6 +237,7 @@ class copier {
   void through_buffer() {
     std::size_t n = carried_;
     for (;;) {
+      ticker_.tick();
       const std::vector<consumer_input*> to = alive();
       if (to.empty()) return;
       std::error_code ec;
@@ -216,7 +252,7 @@ class copier {
       }
       for (consumer_input* c : to) {
         const std::size_t w = c->in.write_all(buffer(n), consumer_deadline(o_), ec);
-        c->result->bytes += w;
+        delivered(*c, w);
         if (ec && consumer_failed(*c, ec, o_, r_)) return;
       }
       n = 0;
@@ -229,69 +265,10 @@ class copier {
   fan_out_result& r_;
   std::unique_ptr<std::byte[]> buffer_;
   std::size_t carried_ = 0;
+  progress_ticker ticker_;
 };
 
 // ---- scatter ------------------------------------------------------------
-
-// The length of the whole record at the start of `data`: 0 when it is not
-// complete yet; `bad` when it can never be (a malformed frame header).
-std::size_t record_length(std::string_view data, record_format f, bool& bad) {
-  bad = false;
-  if (f == record_format::lines) {
-    const std::size_t nl = data.find('\n');
-    return nl == std::string_view::npos ? 0 : nl + 1;
-  }
-  std::size_t header = 0;
-  std::uint64_t length = 0;
-  const auto* p = reinterpret_cast<const std::byte*>(data.data());
-  switch (detail::wire::decode_header(p, data.size(), header, length)) {
-    case detail::wire::header_status::need_more: return 0;
-    case detail::wire::header_status::bad: bad = true; return 0;
-    case detail::wire::header_status::complete: break;
-  }
-  if (length > data.size() - header) return 0;
-  return header + static_cast<std::size_t>(length);
-}
-
-// How long the record at the start of `data` will be once complete, as far
-// as can be told now (for the size bound): a frame says so in its header.
-std::uint64_t announced_length(std::string_view data, record_format f) {
-  if (f == record_format::lines) return data.size();
-  std::size_t header = 0;
-  std::uint64_t length = 0;
-  const auto* p = reinterpret_cast<const std::byte*>(data.data());
-  if (detail::wire::decode_header(p, data.size(), header, length) != detail::wire::header_status::complete)
-    return data.size();
-  return header + length;
-}
-
-// The number of records in `data` (whole records, and a last line without
-// '\n').
-std::uint64_t count_records(std::string_view data, record_format f) {
-  std::uint64_t n = 0;
-  bool bad = false;
-  while (!data.empty()) {
-    std::size_t len = record_length(data, f, bad);
-    if (len == 0) len = data.size();
-    data.remove_prefix(len);
-    ++n;
-  }
-  return n;
-}
-
-// Where the last record that starts at or before `n` begins: the records
-// before it were written whole when a write stopped after `n` bytes.
-std::size_t whole_records_end(std::string_view data, std::size_t n, record_format f) {
-  std::size_t at = 0;
-  bool bad = false;
-  while (at < data.size()) {
-    std::size_t len = record_length(data.substr(at), f, bad);
-    if (len == 0) len = data.size() - at;
-    if (at + len > n) break;
-    at += len;
-  }
-  return at;
-}
 
 struct batch {
   std::string data;
@@ -307,7 +284,8 @@ class scatterer {
         r_(r),
         own_(consumers.size()),
         gone_(consumers.size()),
-        open_(consumers.size()) {
+        open_(consumers.size()),
+        ticker_(o, consumers) {
     for (std::size_t i = 0; i < consumers.size(); ++i) gone_[i] = !consumers[i].in.is_open();
     bound_ = std::max<std::size_t>(consumers.size(), 2) * 2 * batch_size;
   }
@@ -338,6 +316,7 @@ class scatterer {
     bool ended = false;
     bool bad_record = false;  // the records before it still go out
     while (!ended && !bad_record && !stop_) {
+      ticker_.tick();
       if (!redeal()) return;
       const std::size_t have = buf.size();
       buf.resize(have + chunk_size);
@@ -505,7 +484,7 @@ class scatterer {
       --busy_;
       queued_ -= b.data.size();
       if (!ec) {
-        c.result->bytes += n;
+        delivered(c, n);
         c.result->records += b.records;
         changed_.notify_all();
         continue;
@@ -514,7 +493,7 @@ class scatterer {
       // queue: one it got only part of is dealt again from its start.
       const std::size_t whole = whole_records_end(b.data, n, o_.records);
       const std::uint64_t got = count_records(std::string_view(b.data).substr(0, whole), o_.records);
-      c.result->bytes += n;
+      delivered(c, n);
       c.result->records += got;
       b.data.erase(0, whole);
       b.records -= got;
@@ -573,6 +552,7 @@ class scatterer {
   std::atomic<bool> stop_{false};  // the deadline passed, the source failed, nobody is left
 
   std::vector<batch> open_;  // the dealer's batches being filled
+  progress_ticker ticker_;   // the dealer's
   std::vector<std::thread> writers_;
 };
 
@@ -611,9 +591,11 @@ fan_out_result fan_out(handle_stream& source, const std::vector<command>& consum
   result.consumers.resize(n);
   std::vector<detail::supervised_stage> stages(n);
   std::vector<consumer_input> inputs(n);
+  std::vector<std::atomic<std::uint64_t>> live(n);
+  for (std::size_t i = 0; i < n; ++i) inputs[i].live = &live[i];
   std::unique_ptr<detail::shared_output> output;
   if (options.merged_output) output = std::make_unique<detail::shared_output>(*options.merged_output);
-  std::vector<std::unique_ptr<detail::line_reader>> readers(n);
+  std::vector<std::unique_ptr<detail::record_reader>> readers(n);
   std::vector<std::thread> threads;
 
   for (std::size_t i = 0; i < n; ++i) {
@@ -625,8 +607,11 @@ fan_out_result fan_out(handle_stream& source, const std::vector<command>& consum
     if (!detail::start_stage(st, c)) continue;
     inputs[i].in = std::move(st.proc.in());
     if (!output) continue;
-    readers[i] = std::make_unique<detail::line_reader>(
-        std::move(st.proc.out()), options.prefix ? options.prefix(i) : std::string(), options.max_line, *output);
+    readers[i] = std::make_unique<detail::record_reader>(
+        std::move(st.proc.out()),
+        detail::merge_options{.prefix = options.prefix ? options.prefix(i) : std::string(),
+                              .max_record = options.max_line},
+        *output);
     try {
       threads.emplace_back([raw = readers[i].get()] { raw->run(); });
     } catch (const std::system_error& e) {

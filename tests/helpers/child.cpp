@@ -27,6 +27,11 @@
 //                        hash of the bytes, in hex); with MS, sleep MS
 //                        milliseconds after each MiB read (a slow reader)
 //   lines N LEN CHAR     write N lines of LEN times CHAR, each with one write()
+//   varied N MAX TAG [frames]
+//                        write N records of helpers/varied_records.hpp (up to
+//                        MAX bytes), as lines or as channel frames (4-byte
+//                        big-endian length, then the bytes), in writes of odd
+//                        sizes that cut records anywhere
 //   mesh-member          join_mesh(), send "from RANK" to every peer, expect
 //                        "from J" from each peer J; print "ok RANK" (exit 0)
 //                        or what was wrong (exit 1)
@@ -97,6 +102,7 @@
 #include <thread>
 #include <vector>
 
+#include "helpers/varied_records.hpp"
 #include "pipekit/topology/mesh.hpp"
 
 #ifdef _WIN32
@@ -536,6 +542,35 @@ int spawn_escapee(int argc, char** argv) {
 #endif
 
 // One member of a pipekit mesh (tests/test_mesh.cpp).
+int varied(int argc, char** argv) {
+  const auto n = static_cast<std::size_t>(std::strtoull(argv[2], nullptr, 10));
+  const auto max = static_cast<std::size_t>(std::strtoull(argv[3], nullptr, 10));
+  const std::string tag = argv[4];
+  const bool frames = argc > 5 && std::string_view(argv[5]) == "frames";
+  std::string out;
+  const std::size_t sizes[] = {7001, 65537, 1, 300007, 4096, 123};
+  std::size_t next = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::string r = pipekit_test::varied_record(tag, i, max);
+    if (frames) {
+      const auto len = static_cast<std::uint32_t>(r.size());
+      const char header[4] = {static_cast<char>(len >> 24), static_cast<char>(len >> 16), static_cast<char>(len >> 8),
+                              static_cast<char>(len)};
+      out.append(header, 4);
+      out += r;
+    } else {
+      out += r;
+      out += '\n';
+    }
+    while (out.size() >= sizes[next % 6]) {
+      const std::size_t k = sizes[next++ % 6];
+      if (!write_all(1, out.data(), k)) return 1;
+      out.erase(0, k);
+    }
+  }
+  return write_all(1, out) ? 0 : 1;
+}
+
 int mesh_member() {
   try {
     pipekit::mesh_membership me = pipekit::join_mesh();
@@ -609,6 +644,7 @@ int run_mode(int argc, char** argv) {
       if (!write_all(1, line)) return 1;
     return 0;
   }
+  if (mode == "varied" && argc > 4) return varied(argc, argv);
   if (mode == "mesh-member") return mesh_member();
   if (mode == "count-bytes") {
     std::vector<char> buf(65536);

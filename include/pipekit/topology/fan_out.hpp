@@ -45,6 +45,8 @@
 #include "pipekit/process.hpp"
 #include "pipekit/stream.hpp"
 #include "pipekit/topology/pipeline.hpp"
+#include "pipekit/topology/progress.hpp"
+#include "pipekit/topology/record_format.hpp"
 
 namespace pipekit {
 
@@ -56,11 +58,6 @@ enum class fan_out_mode {
 enum class scatter_order {
   round_robin,  // record k to consumer k mod N (skipping those gone)
   ready,        // to whichever consumer has room for it first
-};
-
-enum class record_format {
-  lines,   // ending in '\n'; a last one without is sent as it is
-  frames,  // a channel frame each (header and payload)
 };
 
 enum class slow_consumer {
@@ -90,6 +87,9 @@ struct fan_out_options {
 
   // Every consumer still running then is terminated (and its descendants).
   deadline until = no_deadline;
+  // Called about every 100 ms while bytes move, from the thread that called
+  // fan_out(): consumer i's bytes delivered into its input so far.
+  progress_callback on_progress;
 };
 
 struct consumer_result {
