@@ -26,16 +26,6 @@ namespace {
 using namespace std::chrono_literals;
 using pipekit_test::child;
 
-// What the `checksum` mode prints for `bytes` bytes of the spew pattern.
-std::string expected_checksum(std::size_t bytes) {
-  unsigned long long hash = 0xcbf29ce484222325ull;
-  for (std::size_t i = 0; i < bytes; ++i)
-    hash = (hash ^ static_cast<unsigned char>(pipekit_test::pattern_byte(i))) * 0x100000001b3ull;
-  char line[64];
-  std::snprintf(line, sizeof line, "%zu %016llx", bytes, hash);
-  return line;
-}
-
 // Runs fan_out with `source_command`'s stdout as the source and the
 // consumers' output merged into a pipe drained by a thread; returns what
 // came out.
@@ -92,7 +82,7 @@ TEST(fan_out, copies_every_byte_to_every_consumer) {
   EXPECT_EQ(r.source_bytes, bytes);
   const std::vector<std::string> lines = pipekit_test::split_lines(out);
   ASSERT_EQ(lines.size(), 3u) << out;
-  for (const auto& l : lines) EXPECT_EQ(l, expected_checksum(bytes));
+  for (const auto& l : lines) EXPECT_EQ(l, pipekit_test::spew_checksum(bytes));
   for (const auto& c : r.consumers) {
     EXPECT_EQ(c.bytes, bytes);
     EXPECT_FALSE(c.left_early);
@@ -121,7 +111,7 @@ TEST(fan_out, a_source_that_is_not_a_pipe_is_copied_too) {
   merged.write_end.close();
   reader.join();
   ASSERT_TRUE(r.success());
-  EXPECT_EQ(out, expected_checksum(text.size()) + "\n" + expected_checksum(text.size()) + "\n");
+  EXPECT_EQ(out, pipekit_test::spew_checksum(text.size()) + "\n" + pipekit_test::spew_checksum(text.size()) + "\n");
 }
 #endif
 
@@ -130,7 +120,7 @@ TEST(fan_out, a_consumer_that_exits_early_does_not_stop_the_others) {
   pipekit::fan_out_result r;
   const std::string out = run(child({"spew", std::to_string(bytes)}),
                               {child({"exit", "0"}), child({"checksum"}), child({"exit", "3"})}, {}, r);
-  EXPECT_EQ(out, expected_checksum(bytes) + "\n");
+  EXPECT_EQ(out, pipekit_test::spew_checksum(bytes) + "\n");
   EXPECT_TRUE(r.source_finished);
   EXPECT_TRUE(r.consumers[0].left_early);
   EXPECT_TRUE(r.consumers[2].left_early);
@@ -160,7 +150,7 @@ TEST(fan_out, a_slow_consumer_is_dropped_when_asked) {
   // `sleep` never reads its input: once its pipe is full it takes nothing.
   const std::string out =
       run(child({"spew", std::to_string(bytes)}), {child({"checksum"}), child({"sleep", "3000"})}, options, r);
-  EXPECT_EQ(out, expected_checksum(bytes) + "\n");
+  EXPECT_EQ(out, pipekit_test::spew_checksum(bytes) + "\n");
   EXPECT_TRUE(r.consumers[1].dropped);
   EXPECT_TRUE(r.consumers[1].error == std::errc::timed_out) << r.consumers[1].error.message();
   EXPECT_LT(r.consumers[1].bytes, bytes);
@@ -184,7 +174,7 @@ TEST(fan_out, a_consumer_that_cannot_start_is_reported_and_the_others_run) {
   pipekit::fan_out_result r;
   const std::string out =
       run(child({"spew", "100000"}), {pipekit::command{"pipekit-no-such-program"}, child({"checksum"})}, {}, r);
-  EXPECT_EQ(out, expected_checksum(100000) + "\n");
+  EXPECT_EQ(out, pipekit_test::spew_checksum(100000) + "\n");
   EXPECT_TRUE(r.consumers[0].stage.start_error);
   EXPECT_EQ(r.statuses().shell_code(), 127);
 }

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <initializer_list>
 #include <sstream>
@@ -58,6 +59,17 @@ inline std::string pattern(std::size_t n) {
   std::string s(n, '\0');
   for (std::size_t i = 0; i < n; ++i) s[i] = pattern_byte(i);
   return s;
+}
+
+// What the child's `checksum` mode prints (without the '\n') for `bytes`
+// bytes of the spew pattern.
+inline std::string spew_checksum(std::size_t bytes) {
+  unsigned long long hash = 0xcbf29ce484222325ull;
+  for (std::size_t i = 0; i < bytes; ++i)
+    hash = (hash ^ static_cast<unsigned char>(pattern_byte(i))) * 0x100000001b3ull;
+  char line[64];
+  std::snprintf(line, sizeof line, "%zu %016llx", bytes, hash);
+  return line;
 }
 
 inline long current_pid() {
