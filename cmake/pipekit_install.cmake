@@ -13,8 +13,9 @@ install(EXPORT pipekit-targets NAMESPACE pipekit::
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/pipekit)
 get_target_property(pipekit_type pipekit TYPE)
 # The CMake package looks for what the exported target links: threads always,
-# libcrypto only for a static POSIX libpipekit (a shared one hides it).
-if(pipekit_type STREQUAL "STATIC_LIBRARY" AND NOT WIN32)
+# libcrypto only for a static POSIX libpipekit (a shared one hides it), and
+# not on Linux, where libpipekit loads libcrypto itself when it needs it.
+if(pipekit_type STREQUAL "STATIC_LIBRARY" AND NOT WIN32 AND NOT CMAKE_SYSTEM_NAME STREQUAL "Linux")
   set(PIPEKIT_CONFIG_NEEDS_OPENSSL ON)
 else()
   set(PIPEKIT_CONFIG_NEEDS_OPENSSL OFF)
@@ -35,12 +36,16 @@ string(REGEX REPLACE "/$" "" PIPEKIT_PC_PREFIX_FROM_PCFILEDIR "${PIPEKIT_PC_PREF
 # What the library's own dependencies add for a consumer. A static
 # libpipekit (the default) always needs them, so they go where a plain
 # `pkg-config --libs pipekit` gives them; a shared one needs them only for
-# `--static`. POSIX: libcrypto (authentication); Windows: CNG and ntdll.
+# `--static`. POSIX: libcrypto (authentication; on Linux loaded with
+# dlopen() from libdl instead); Windows: CNG and ntdll.
 # The .pc file sets no -std: a consumer compiles as C++20 or later, and a
 # -std=c++20 here would lower a consumer's -std=c++23.
 if(WIN32)
   set(pipekit_pc_deps_requires "")
   set(pipekit_pc_deps_libs "-lbcrypt -lntdll")
+elseif(CMAKE_SYSTEM_NAME STREQUAL "Linux")
+  set(pipekit_pc_deps_requires "")
+  set(pipekit_pc_deps_libs "-ldl")
 else()
   set(pipekit_pc_deps_requires libcrypto)
   set(pipekit_pc_deps_libs "")

@@ -85,7 +85,7 @@ void expect_every_varied_record(const std::vector<std::string_view>& records, in
 std::vector<pipekit::command> varied_producers(int producers, std::size_t n, std::size_t max, bool frames) {
   std::vector<pipekit::command> v;
   for (int p = 0; p < producers; ++p) {
-    pipekit::command c = child({"varied", std::to_string(n), std::to_string(max), std::string(1, 'A' + p)});
+    pipekit::command c = child({"varied", std::to_string(n), std::to_string(max), std::string(1, static_cast<char>('A' + p))});
     if (frames) c.arg("frames");
     v.push_back(std::move(c));
   }
@@ -115,7 +115,9 @@ TEST(fan_in, lines_of_every_size_arrive_whole_counted_or_not) {
     for (const auto& p : r.producers) {
       total += p.bytes;
       EXPECT_FALSE(p.unterminated_last);
-      if (count) EXPECT_EQ(p.records, std::optional<std::uint64_t>(n));
+      if (count) {
+        EXPECT_EQ(p.records, std::optional<std::uint64_t>(n));
+      }
     }
     EXPECT_EQ(total, out.size());
   }
