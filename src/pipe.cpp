@@ -45,6 +45,20 @@ std::size_t set_pipe_capacity(native_handle_type h, std::size_t bytes, std::erro
   return detail::set_pipe_capacity(h, bytes, ec);
 }
 
+namespace {
+// What splice_some(), tee_some() and discard_some() check first: open ends
+// (`to` may be absent) and something to move. False: return 0 (with `ec`
+// set for a closed end).
+bool may_move(const handle_stream& from, const handle_stream* to, std::size_t max, std::error_code& ec) noexcept {
+  ec.clear();
+  if (!from.is_open() || (to != nullptr && !to->is_open())) {
+    ec = std::make_error_code(std::errc::bad_file_descriptor);
+    return false;
+  }
+  return max > 0;
+}
+}  // namespace
+
 std::size_t splice_some(handle_stream& from, handle_stream& to, std::size_t max) {
   std::error_code ec;
   const std::size_t n = splice_some(from, to, max, no_deadline, ec);
@@ -54,12 +68,7 @@ std::size_t splice_some(handle_stream& from, handle_stream& to, std::size_t max)
 
 std::size_t splice_some(handle_stream& from, handle_stream& to, std::size_t max, deadline until,
                         std::error_code& ec) noexcept {
-  ec.clear();
-  if (!from.is_open() || !to.is_open()) {
-    ec = std::make_error_code(std::errc::bad_file_descriptor);
-    return 0;
-  }
-  if (max == 0) return 0;
+  if (!may_move(from, &to, max, ec)) return 0;
   std::size_t moved = 0;
   if (detail::splice_pipes(from.native_handle(), to.native_handle(), max, until, moved, ec)) return moved;
   // Through a buffer: one per thread, allocated once, never zero-filled.
@@ -80,12 +89,7 @@ std::size_t splice_some(handle_stream& from, handle_stream& to, std::size_t max,
 }
 
 std::size_t discard_some(handle_stream& from, std::size_t max, deadline until, std::error_code& ec) noexcept {
-  ec.clear();
-  if (!from.is_open()) {
-    ec = std::make_error_code(std::errc::bad_file_descriptor);
-    return 0;
-  }
-  if (max == 0) return 0;
+  if (!may_move(from, nullptr, max, ec)) return 0;
   std::size_t moved = 0;
   if (detail::discard_pipe(from.native_handle(), max, until, moved, ec)) return moved;
   std::byte sink[16 * 1024];
@@ -94,12 +98,7 @@ std::size_t discard_some(handle_stream& from, std::size_t max, deadline until, s
 
 std::size_t tee_some(handle_stream& from, handle_stream& to, std::size_t max, deadline until,
                      std::error_code& ec) noexcept {
-  ec.clear();
-  if (!from.is_open() || !to.is_open()) {
-    ec = std::make_error_code(std::errc::bad_file_descriptor);
-    return 0;
-  }
-  if (max == 0) return 0;
+  if (!may_move(from, &to, max, ec)) return 0;
   std::size_t copied = 0;
   if (detail::tee_pipes(from.native_handle(), to.native_handle(), max, until, copied, ec)) return copied;
   ec = make_error_code(errc::not_supported);

@@ -338,12 +338,6 @@ on_terminal with_stderr_on_a_pty(const std::vector<std::string>& args, const fs:
   return r;
 }
 
-// What is left on the screen after every "\r" redraw: the last line drawn.
-std::string screen_line(const std::string& t) {
-  const std::size_t cr = t.rfind('\r', t.size() > 0 ? t.size() - 2 : 0);
-  return cr == std::string::npos ? t : t.substr(cr + 1);
-}
-
 TEST(cli_progress_line, pipe_draws_each_edge_in_place_and_erases_it_at_the_end) {
   // About 3 s: 30 MB read by a consumer that sleeps 100 ms per MiB.
   const std::string child = pipekit_test::child_path;
