@@ -85,7 +85,8 @@ void expect_every_varied_record(const std::vector<std::string_view>& records, in
 std::vector<pipekit::command> varied_producers(int producers, std::size_t n, std::size_t max, bool frames) {
   std::vector<pipekit::command> v;
   for (int p = 0; p < producers; ++p) {
-    pipekit::command c = child({"varied", std::to_string(n), std::to_string(max), std::string(1, static_cast<char>('A' + p))});
+    pipekit::command c =
+        child({"varied", std::to_string(n), std::to_string(max), std::string(1, static_cast<char>('A' + p))});
     if (frames) c.arg("frames");
     v.push_back(std::move(c));
   }

@@ -70,8 +70,8 @@ libcrypto load_libcrypto() noexcept {
 }
 #else
 libcrypto load_libcrypto() noexcept {
-  return {&::EVP_md5,  &::EVP_sha256,     &::EVP_sha384,     &::EVP_sha3_256,    &::EVP_sha3_384,
-          &::HMAC,     &::RAND_bytes,     &::CRYPTO_memcmp,  &::ERR_clear_error};
+  return {&::EVP_md5, &::EVP_sha256, &::EVP_sha384,    &::EVP_sha3_256,   &::EVP_sha3_384,
+          &::HMAC,    &::RAND_bytes, &::CRYPTO_memcmp, &::ERR_clear_error};
 }
 #endif
 
